@@ -1,0 +1,420 @@
+"""Checkers: pure functions of (test, history, DLQ entries) that judge a finished run.
+
+A checker never talks to the system; it reads what the players and the nemesis recorded
+(``harness.history``) and what the dead-letter queue held after healing. Each returns a
+JSON-able dict with ``valid`` = True, False or "unknown" plus its figures. Checkers compose by
+name (:func:`compose`); one that raises yields ``{"valid": "unknown", "error": ...}`` instead of
+taking the others down (:func:`check_safe`).
+
+Delivery semantics: a chat message counts once its sender was told it was sent (``say`` ok).
+Its expected recipients are the other players in the room who were connected when it was sent
+and stayed connected until the workload drained. It is then
+
+- **delivered** when every expected recipient saw it,
+- **dead-lettered** when not, but the DLQ holds it,
+- **lost** otherwise;
+
+and independently **duplicated** (a recipient saw it twice) or **reordered** (a recipient saw
+it after a later message of the same sender).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.history import NEMESIS, TOKEN_RE, F, Op
+from harness.kpi import CATALOGUE, compare
+
+__all__ = [
+    "CHECKERS",
+    "CheckResult",
+    "Checker",
+    "Message",
+    "Validity",
+    "check_safe",
+    "classify_messages",
+    "compose",
+    "fault_windows",
+    "merge_valid",
+    "percentile",
+    "run_checks",
+]
+
+Validity = bool | Literal["unknown"]
+CheckResult = dict[str, Any]
+Test = Mapping[str, Any]
+DLQEntries = Sequence[Mapping[str, Any]]
+Checker = Callable[[Test, Sequence[Op], DLQEntries], CheckResult]
+
+MAX_LISTED = 50
+"""Evidence lists (lost tokens, ...) are capped so results stay readable."""
+
+
+def merge_valid(values: Sequence[Validity]) -> Validity:
+    """Jepsen's rule: any False wins, then any unknown, else True (an empty list is True)."""
+    if any(v is False for v in values):
+        return False
+    if any(v == "unknown" for v in values):
+        return "unknown"
+    return True
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated percentile ``q`` in [0, 100]; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+# ---------------------------------------------------------------- history views
+
+
+@dataclass
+class Message:
+    """A chat line as the checker sees it, joined from the sender's and receivers' operations."""
+
+    token: str
+    sender: str
+    seq: int
+    room: str
+    invoked: float
+    outcome: Literal["ok", "fail", "info"] = "info"
+    completed: float | None = None
+    expected: set[str] = field(default_factory=set)
+    received: dict[str, list[float]] = field(default_factory=dict)
+    dlq_count: int = 0
+    status: str = "unobservable"
+    duplicated: bool = False
+    reordered_at: set[str] = field(default_factory=set)
+
+    @property
+    def missing(self) -> set[str]:
+        return self.expected - set(self.received)
+
+
+def _completions(history: Sequence[Op], f: str) -> list[tuple[Op, Op | None]]:
+    """Pair each invocation of ``f`` with its completion; unmatched ones complete as unknown."""
+    open_ops: dict[str, Op] = {}
+    pairs: list[tuple[Op, Op | None]] = []
+    for op in history:
+        if op.f != f:
+            continue
+        if op.type == "invoke":
+            if op.process in open_ops:  # a process is single-threaded: the old one never completed
+                pairs.append((open_ops.pop(op.process), None))
+            open_ops[op.process] = op
+        elif op.process in open_ops:
+            pairs.append((open_ops.pop(op.process), op))
+    pairs.extend((op, None) for op in open_ops.values())
+    return sorted(pairs, key=lambda pair: pair[0].index)
+
+
+def window_end(history: Sequence[Op]) -> float:
+    """When the workload drained; the last operation when the run recorded no drain."""
+    drains = [op.time for op in history if op.f == F.DRAIN]
+    if drains:
+        return drains[-1]
+    return history[-1].time if history else 0.0
+
+
+def connected_intervals(history: Sequence[Op]) -> dict[str, list[tuple[str, float, float]]]:
+    """Per player, the (room, from, until) spans its session was live."""
+    spans: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    live: dict[str, tuple[str, float]] = {}
+    for op in history:
+        if op.f == F.CONNECT and op.type == "ok":
+            room = str((op.value or {}).get("room", ""))
+            live[op.process] = (room, op.time)
+        elif op.f == F.DISCONNECT and op.process in live:
+            room, since = live.pop(op.process)
+            spans[op.process].append((room, since, op.time))
+    for player, (room, since) in live.items():
+        spans[player].append((room, since, math.inf))
+    return dict(spans)
+
+
+def dlq_token_counts(dlq: DLQEntries) -> Counter[str]:
+    """How many DLQ entries mention each message token (the entry shape is the server's own)."""
+    counts: Counter[str] = Counter()
+    for entry in dlq:
+        text = json.dumps(entry, default=str)
+        for token in {m.group(0) for m in TOKEN_RE.finditer(text)}:
+            counts[token] += 1
+    return counts
+
+
+def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> list[Message]:
+    """Join sends, receptions, sessions and the DLQ into one record per message."""
+    echo = bool(test.get("echo_to_sender", False))
+    end = window_end(history)
+    spans = connected_intervals(history)
+    dlq_counts = dlq_token_counts(dlq)
+    messages: dict[str, Message] = {}
+    for invocation, completion in _completions(history, F.SAY):
+        value = invocation.value or {}
+        token = str(value["token"])
+        message = Message(token=token, sender=invocation.process, seq=int(value.get("seq", 0)),
+                          room=str(value.get("room", "")), invoked=invocation.time)
+        if completion is not None:
+            message.outcome = completion.type if completion.type != "invoke" else "info"
+            message.completed = completion.time
+        messages[token] = message
+
+    last_seen: dict[tuple[str, str], int] = {}
+    for op in history:
+        if op.f != F.RECV or op.type != "ok":
+            continue
+        token = str((op.value or {}).get("token", ""))
+        seen = messages.get(token)
+        if seen is None:
+            continue
+        times = seen.received.setdefault(op.process, [])
+        times.append(op.time)
+        if len(times) == 1:  # order is judged on first receptions; repeats are duplicates
+            key = (op.process, seen.sender)
+            if seen.seq < last_seen.get(key, -1):
+                seen.reordered_at.add(op.process)
+            last_seen[key] = max(seen.seq, last_seen.get(key, -1))
+
+    for message in messages.values():
+        message.dlq_count = dlq_counts.get(message.token, 0)
+        message.duplicated = any(len(times) > 1 for times in message.received.values())
+        if not echo:
+            message.received.pop(message.sender, None)
+        message.expected = {
+            player
+            for player, player_spans in spans.items()
+            if (echo or player != message.sender)
+            and any(room == message.room and since <= message.invoked and until >= end
+                    for room, since, until in player_spans)
+        }
+        if message.outcome != "ok" or not message.expected:
+            message.status = "unobservable" if message.outcome == "ok" else message.outcome
+        elif not message.missing:
+            message.status = "delivered"
+        elif message.dlq_count:
+            message.status = "dead_lettered"
+        else:
+            message.status = "lost"
+    return sorted(messages.values(), key=lambda m: m.invoked)
+
+
+def fault_windows(history: Sequence[Op]) -> list[dict[str, Any]]:
+    """Each fault's window: when it was started and when its heal completed (None: never healed)."""
+    windows: dict[str, dict[str, Any]] = {}
+    for op in history:
+        if op.process != NEMESIS or op.f not in (F.START, F.HEAL):
+            continue
+        value = op.value or {}
+        key = str(value.get("window", value.get("fault", "fault")))
+        window = windows.setdefault(key, {"window": key, "fault": value.get("fault"),
+                                          "params": value.get("params"), "start": None,
+                                          "healed": None, "heal_failed": False})
+        if op.f == F.START and (op.type == "invoke" or window["start"] is None):
+            window["start"] = op.time
+        elif op.f == F.HEAL and op.type == "ok":
+            window["healed"] = op.time
+        elif op.f == F.HEAL and op.type in ("fail", "info"):
+            window["heal_failed"] = True
+    return sorted(windows.values(), key=lambda w: (w["start"] is None, w["start"] or 0.0))
+
+
+# ---------------------------------------------------------------- checkers
+
+
+def _spec_valid(kpi_id: str, value: float | None) -> bool:
+    spec = CATALOGUE[kpi_id]
+    return compare(value, spec.comparator, spec.threshold)
+
+
+def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """message_delivery_rate, message_loss_rate and dlq_accounted, judged against the spec."""
+    messages = classify_messages(test, history, dlq)
+    statuses = Counter(m.status for m in messages)
+    acknowledged = statuses["delivered"] + statuses["dead_lettered"] + statuses["lost"]
+    failed = [m for m in messages if m.status in ("dead_lettered", "lost")]
+    accounted = sum(1 for m in failed if m.dlq_count == 1)
+    result: CheckResult = {
+        "sent_ok": sum(1 for m in messages if m.outcome == "ok"),
+        "sent_fail": statuses["fail"],
+        "sent_info": statuses["info"],
+        "acknowledged": acknowledged,
+        "unobservable": statuses["unobservable"],
+        "delivered": statuses["delivered"],
+        "dead_lettered": statuses["dead_lettered"],
+        "lost": statuses["lost"],
+        "message_delivery_rate": statuses["delivered"] / acknowledged if acknowledged else None,
+        "message_loss_rate": statuses["lost"] / acknowledged if acknowledged else None,
+        "dlq_accounted": accounted / len(failed) if failed else (1.0 if acknowledged else None),
+        "dlq_entries": len(dlq),
+        "dlq_repeated": sorted(m.token for m in messages if m.dlq_count > 1)[:MAX_LISTED],
+        "delivered_and_dead_lettered": sorted(
+            m.token for m in messages if m.status == "delivered" and m.dlq_count)[:MAX_LISTED],
+        "failed_but_delivered": sorted(
+            m.token for m in messages if m.outcome == "fail" and m.received)[:MAX_LISTED],
+        "lost_tokens": sorted(m.token for m in messages if m.status == "lost")[:MAX_LISTED],
+        "dead_lettered_tokens": sorted(
+            m.token for m in messages if m.status == "dead_lettered")[:MAX_LISTED],
+    }
+    if not acknowledged:
+        result["valid"] = "unknown"
+        result["error"] = "no acknowledged message had a recipient who stayed connected"
+        return result
+    result["valid"] = (
+        _spec_valid("message_delivery_rate", result["message_delivery_rate"])
+        and _spec_valid("message_loss_rate", result["message_loss_rate"])
+        and _spec_valid("dlq_accounted", result["dlq_accounted"])
+    )
+    return result
+
+
+def duplicates(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Messages a player saw more than once: at-least-once delivery leaking through to players."""
+    messages = classify_messages(test, history, dlq)
+    extra = sum(len(times) - 1 for m in messages for times in m.received.values() if len(times) > 1)
+    tokens = sorted(m.token for m in messages if m.duplicated)
+    return {"valid": extra == 0, "duplicates": extra, "duplicated_messages": len(tokens),
+            "duplicated_tokens": tokens[:MAX_LISTED]}
+
+
+def ordering(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Per-sender order at each recipient: a later line of a sender never arrives before an earlier one."""
+    messages = classify_messages(test, history, dlq)
+    reordered = sorted(m.token for m in messages if m.reordered_at)
+    return {"valid": not reordered, "reordered": len(reordered), "reordered_tokens": reordered[:MAX_LISTED]}
+
+
+def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Seconds from each fault's heal to the first chat line delivered after it (nats_recovery_s)."""
+    receptions = sorted(op.time for op in history if op.f == F.RECV and op.type == "ok")
+    sends_ok = [m for m in classify_messages(test, history, dlq) if m.outcome == "ok" and m.expected]
+    windows = []
+    for window in fault_windows(history):
+        healed = window["healed"]
+        after = [t for t in receptions if healed is not None and t >= healed]
+        recovered = after[0] - healed if after else None
+        expected_after = healed is not None and any(m.invoked >= healed for m in sends_ok)
+        windows.append({**window, "recovery_s": recovered, "expected_delivery_after": expected_after})
+    times = [w["recovery_s"] for w in windows if w["recovery_s"] is not None]
+    unhealed = [w["window"] for w in windows if w["healed"] is None or w["heal_failed"]]
+    unrecovered = [w["window"] for w in windows if w["recovery_s"] is None and w["expected_delivery_after"]]
+    valid: Validity
+    if unhealed or unrecovered:
+        valid = False
+    elif not times:
+        valid = "unknown"
+    else:
+        valid = True
+    return {"valid": valid, "windows": windows, "recovery_s": times,
+            "nats_recovery_s": percentile(times, 95), "nats_recovery_max_s": max(times, default=None),
+            "unhealed": unhealed, "unrecovered": unrecovered}
+
+
+def availability(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Share of health probes and non-chat commands answered while a fault was active."""
+    windows = [(w["start"], w["healed"] if w["healed"] is not None else math.inf)
+               for w in fault_windows(history) if w["start"] is not None]
+    total = answered = 0
+    by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for invocation, completion in _completions(history, F.PROBE):
+        if not any(start <= invocation.time <= until for start, until in windows):
+            continue
+        kind = str((invocation.value or {}).get("kind", "probe"))
+        ok = completion is not None and completion.type == "ok"
+        total += 1
+        answered += ok
+        by_kind[kind][0] += ok
+        by_kind[kind][1] += 1
+    rate = answered / total if total else None
+    return {"valid": _spec_valid("availability_during_nats_faults", rate) if total else "unknown",
+            "availability_during_nats_faults": rate, "probes": total, "answered": answered,
+            "by_kind": {k: {"answered": a, "total": t} for k, (a, t) in sorted(by_kind.items())}}
+
+
+def steady_state(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """The Chaos Toolkit hypothesis: it held before every fault and again after every heal."""
+    checks = [op for op in history if op.f == F.STEADY and op.type in ("ok", "fail", "info")]
+    violations = [{"phase": (op.value or {}).get("phase"), "fault": (op.value or {}).get("fault"),
+                   "probes": (op.value or {}).get("probes"), "error": op.error}
+                  for op in checks if op.type != "ok"]
+    valid: Validity = "unknown" if not checks else not violations
+    return {"valid": valid, "checks": len(checks), "violations": violations}
+
+
+def latency(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Send-to-first-reception latency percentiles over every (message, recipient)."""
+    samples = [times[0] - m.invoked
+               for m in classify_messages(test, history, dlq) if m.outcome == "ok"
+               for player, times in m.received.items() if player != m.sender]
+    return {"valid": True if samples else "unknown", "samples": len(samples),
+            **{f"p{q}_s": percentile(samples, q) for q in (50, 95, 99)},
+            "max_s": max(samples, default=None)}
+
+
+def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Per time bucket: acknowledged sends and how many were delivered, for the report's plots."""
+    width = float(test.get("bucket_s", 1.0))
+    buckets: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "delivered": 0, "received": 0})
+    for message in classify_messages(test, history, dlq):
+        if message.status in ("delivered", "dead_lettered", "lost"):
+            bucket = buckets[int(message.invoked // width)]
+            bucket["sent"] += 1
+            bucket["delivered"] += message.status == "delivered"
+    for op in history:
+        if op.f == F.RECV and op.type == "ok":
+            buckets[int(op.time // width)]["received"] += 1
+    rows = [{"t": index * width, **counts} for index, counts in sorted(buckets.items())]
+    faults = [{k: w[k] for k in ("window", "fault", "start", "healed")} for w in fault_windows(history)]
+    return {"valid": True, "bucket_s": width, "buckets": rows, "faults": faults}
+
+
+CHECKERS: Mapping[str, Checker] = {
+    "delivery": delivery,
+    "duplicates": duplicates,
+    "ordering": ordering,
+    "recovery": recovery,
+    "availability": availability,
+    "steady_state": steady_state,
+    "latency": latency,
+    "timeline": timeline,
+}
+"""Every checker by name; scenarios pick the ones their expectations need."""
+
+
+def check_safe(checker: Checker, test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Run a checker; a crash becomes a valid "unknown" result naming the error."""
+    try:
+        result = dict(checker(test, history, dlq))
+    except Exception as exc:  # a checker bug must not hide the other verdicts
+        return {"valid": "unknown", "error": f"{type(exc).__name__}: {exc}"}
+    if result.get("valid") not in (True, False, "unknown"):
+        return {"valid": "unknown", "error": f"checker returned valid={result.get('valid')!r}"}
+    return result
+
+
+def compose(checkers: Mapping[str, Checker]) -> Checker:
+    """One checker running several by name; valid merges with :func:`merge_valid`."""
+
+    def composed(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+        results = {name: check_safe(checker, test, history, dlq) for name, checker in checkers.items()}
+        return {"valid": merge_valid([r["valid"] for r in results.values()]), **results}
+
+    return composed
+
+
+def run_checks(test: Test, history: Sequence[Op], dlq: DLQEntries = (),
+               names: Sequence[str] | None = None) -> CheckResult:
+    """Compose the named checkers (all by default) and run them."""
+    chosen = list(CHECKERS) if names is None else list(names)
+    unknown = [n for n in chosen if n not in CHECKERS]
+    if unknown:
+        raise KeyError(f"unknown checkers {unknown}; known: {sorted(CHECKERS)}")
+    return compose({n: CHECKERS[n] for n in chosen})(test, history, dlq)

@@ -1,0 +1,5 @@
+"""`python -m mythos` runs the CLI."""
+
+from mythos.cli import main
+
+main()

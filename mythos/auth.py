@@ -1,0 +1,319 @@
+"""Accounts: invite codes, argon2 password hashes, signed expiring tokens, and the FastAPI
+dependencies (`ConfigDep`, `SessionDep`, `CurrentPlayer`) that route handlers declare."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import tempfile
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from mythos.config import AppConfig
+from mythos.db import Database, Player
+from mythos.observability.logging import get_logger
+from mythos.services import AppServices
+
+__all__ = [
+    "ADMIN_USERNAME",
+    "USERNAME_PATTERN",
+    "AuthError",
+    "AuthService",
+    "ConfigDep",
+    "CurrentPlayer",
+    "InviteStore",
+    "RegistrationError",
+    "ServicesDep",
+    "SessionDep",
+    "TokenClaims",
+    "TokenService",
+]
+
+log = get_logger(__name__)
+
+ADMIN_USERNAME = "admin"
+USERNAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,19}$")
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+TOKEN_ALGORITHM = "HS256"
+# The same words for every credential failure: the client must not learn which part was wrong.
+BAD_CREDENTIALS = "Invalid username or password"
+
+
+class AuthError(Exception):
+    """A token or credential was refused."""
+
+
+class RegistrationError(Exception):
+    """Registration refused; `status_code` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class InviteStore:
+    """Invite codes in a JSON list file, shared by the server and the CLI.
+
+    An exclusive file lock around read-modify-write keeps two processes (or the CLI and a
+    running server) from handing the same code out twice.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with self._thread_lock, open(lock_path, "a+") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _read(self) -> list[str]:
+        if not self.path.exists():
+            return []
+        data: Any = json.loads(self.path.read_text(encoding="utf-8") or "[]")
+        if not isinstance(data, list):
+            raise ValueError(f"{self.path} must hold a JSON list of invite codes")
+        return [str(code) for code in data]
+
+    def _write(self, codes: list[str]) -> None:
+        # Write then rename, so a crash never leaves a half-written file.
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(codes, fh, indent=2)
+        os.replace(tmp, self.path)
+
+    def list(self) -> list[str]:
+        with self._locked():
+            return self._read()
+
+    def create(self, n: int = 1) -> list[str]:
+        """Add `n` fresh codes and return them."""
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        new = [secrets.token_urlsafe(9) for _ in range(n)]
+        with self._locked():
+            self._write(self._read() + new)
+        return new
+
+    def consume(self, code: str) -> bool:
+        """Remove `code` if present; True when it was a valid, unused code."""
+        with self._locked():
+            codes = self._read()
+            if not code or code not in codes:
+                return False
+            codes.remove(code)
+            self._write(codes)
+            return True
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    player_id: int
+    username: str
+    expires_at: datetime
+
+
+class TokenService:
+    """HS256 tokens with an expiry; the secret comes from config and is never defaulted."""
+
+    def __init__(self, secret: str, ttl: timedelta) -> None:
+        self._secret = secret
+        self.ttl = ttl
+
+    def issue(self, player_id: int, username: str, *, now: datetime | None = None) -> str:
+        issued = now or datetime.now(UTC)
+        claims = {
+            "sub": str(player_id),
+            "name": username,
+            "iat": issued,
+            "exp": issued + self.ttl,
+            "jti": uuid.uuid4().hex,
+            "typ": "access",
+        }
+        return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
+
+    def decode(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+            if claims.get("typ") != "access":
+                raise AuthError("wrong token type")
+            return TokenClaims(
+                int(claims["sub"]), str(claims.get("name", "")), datetime.fromtimestamp(claims["exp"], UTC)
+            )
+        except (jwt.PyJWTError, ValueError, KeyError) as exc:
+            raise AuthError(str(exc)) from exc
+
+
+class AuthService:
+    """Registration, login and token checks over the player database."""
+
+    def __init__(self, db: Database, invites: InviteStore, tokens: TokenService, start_room_id: str) -> None:
+        self.db = db
+        self.invites = invites
+        self.tokens = tokens
+        self.start_room_id = start_room_id
+        self._hasher = PasswordHasher()
+        # Verifying against this when the user does not exist keeps timing from revealing names.
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    async def hash_password(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify_password(self, password_hash: str, password: str) -> bool:
+        def _verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(_verify)
+
+    async def register(self, username: str, password: str, invite_code: str) -> Player:
+        if not USERNAME_PATTERN.match(username):
+            raise RegistrationError(
+                "Username must be 3-20 characters: a letter, then letters, digits or underscores.", 422
+            )
+        if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+            raise RegistrationError(
+                f"Password must be {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters.", 422
+            )
+        if await self.db.get_player_by_name(username) is not None:
+            raise RegistrationError("That name is already taken.", 409)
+        if not await asyncio.to_thread(self.invites.consume, invite_code):
+            raise RegistrationError("Invalid or already used invite code.", 400)
+        password_hash = await self.hash_password(password)
+        try:
+            player = await self.db.create_player(username, password_hash, self.start_room_id)
+        except IntegrityError as exc:
+            raise RegistrationError("That name is already taken.", 409) from exc
+        log.info("player_registered", player_id=player.id, username=username)
+        return player
+
+    async def login(self, username: str, password: str) -> tuple[Player, str]:
+        player = await self.db.get_player_by_name(username)
+        if player is None:
+            await self.verify_password(self._dummy_hash, password)
+            raise AuthError(BAD_CREDENTIALS)
+        if not await self.verify_password(player.password_hash, password):
+            raise AuthError(BAD_CREDENTIALS)
+        log.info("player_logged_in", player_id=player.id)
+        return player, self.tokens.issue(player.id, player.username)
+
+    async def authenticate(self, token: str | None) -> Player:
+        """The player a token belongs to; AuthError when missing, bad, expired or orphaned."""
+        if not token:
+            raise AuthError("missing token")
+        claims = self.tokens.decode(token)
+        player = await self.db.get_player(claims.player_id)
+        if player is None:
+            raise AuthError("unknown player")
+        return player
+
+    async def ensure_admin(self, password: str) -> Player:
+        """Create the admin account, or bring its password and flag in line with config."""
+        player = await self.db.get_player_by_name(ADMIN_USERNAME)
+        if player is None:
+            password_hash = await self.hash_password(password)
+            try:
+                player = await self.db.create_player(
+                    ADMIN_USERNAME, password_hash, self.start_room_id, is_admin=True
+                )
+            except IntegrityError:
+                # Another process sharing the database created it first.
+                existing = await self.db.get_player_by_name(ADMIN_USERNAME)
+                assert existing is not None
+                player = existing
+            else:
+                log.info("admin_created", player_id=player.id)
+                return player
+        updates: dict[str, Any] = {}
+        if not await self.verify_password(player.password_hash, password):
+            updates["password_hash"] = await self.hash_password(password)
+        if not player.is_admin:
+            updates["is_admin"] = True
+        if updates:
+            updated = await self.db.update_player(player.id, **updates)
+            assert updated is not None
+            player = updated
+            log.info("admin_updated", player_id=player.id, fields=sorted(updates))
+        return player
+
+
+# FastAPI dependencies
+
+
+def get_services(conn: HTTPConnection) -> AppServices:
+    services: AppServices = conn.app.state.services
+    return services
+
+
+ServicesDep = Annotated[AppServices, Depends(get_services)]
+
+
+def get_app_config(services: ServicesDep) -> AppConfig:
+    return services.config
+
+
+ConfigDep = Annotated[AppConfig, Depends(get_app_config)]
+
+
+async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
+    async with services.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def get_current_player(
+    services: ServicesDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Player:
+    """The authenticated player; 401 (with no detail on why) otherwise."""
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED, "Not authenticated", headers={"WWW-Authenticate": "Bearer"}
+    )
+    if credentials is None:
+        raise unauthorized
+    try:
+        claims = services.auth.tokens.decode(credentials.credentials)
+    except AuthError as exc:
+        raise unauthorized from exc
+    player = await session.get(Player, claims.player_id)
+    if player is None:
+        raise unauthorized
+    return player
+
+
+CurrentPlayer = Annotated[Player, Depends(get_current_player)]

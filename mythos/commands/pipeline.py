@@ -1,0 +1,136 @@
+"""`process_command_unified`: the one entry every command path (WebSocket, HTTP, chat) goes through.
+
+Order: rate limit, validate the raw line, expand aliases (with graph checks), validate each
+expansion, dispatch, audit. Every step before dispatch can refuse; every outcome is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mythos.commands.admin import ADMIN_COMMANDS
+from mythos.commands.builtin import BUILTIN_COMMANDS, Handler
+from mythos.commands.context import Actor, CommandContext, CommandResult, GameServices
+from mythos.commands.parser import parse_command
+from mythos.commands.security import SecurityVerdict
+from mythos.observability.logging import get_logger
+
+__all__ = ["MAX_COMMAND_LENGTH", "dispatch", "process_command_unified", "resolve_handler"]
+
+log = get_logger(__name__)
+
+# A hard ceiling independent of the validator: nothing this long is a command.
+MAX_COMMAND_LENGTH = 2000
+
+
+def _refused(verdict: SecurityVerdict) -> CommandResult:
+    return CommandResult(
+        verdict.message or "Command refused.",
+        ok=False,
+        error_type=verdict.error_type or "invalid_command",
+        retry_after=verdict.retry_after,
+        refused=True,
+    )
+
+
+def resolve_handler(verb: str, actor: Actor) -> tuple[Handler | None, CommandResult | None]:
+    """The handler for `verb`, or the reply explaining why there is none."""
+    handler = BUILTIN_COMMANDS.get(verb)
+    if handler is not None:
+        return handler, None
+    admin_handler = ADMIN_COMMANDS.get(verb)
+    if admin_handler is not None:
+        if not actor.is_admin:
+            return None, CommandResult.fail(f"You do not have permission to use '{verb}'.", "forbidden")
+        return admin_handler, None
+    return None, CommandResult.fail(f"Unknown command '{verb}'. Type 'help' for a list.", "unknown_command")
+
+
+async def dispatch(command: str, ctx: CommandContext) -> CommandResult:
+    parsed = parse_command(command)
+    if not parsed.verb:
+        return CommandResult.fail("Type a command, or 'help' for a list.", "empty_command")
+    handler, refusal = resolve_handler(parsed.verb, ctx.actor)
+    if handler is None:
+        assert refusal is not None
+        return refusal
+    return await handler(ctx, parsed)
+
+
+def _combine(results: list[CommandResult]) -> CommandResult:
+    if len(results) == 1:
+        return results[0]
+    failed = next((r for r in results if not r.ok), None)
+    data: dict[str, object] = {}
+    for r in results:
+        data.update(r.data)
+    return CommandResult(
+        "\n".join(r.text for r in results if r.text),
+        ok=failed is None,
+        error_type=failed.error_type if failed else None,
+        quit=any(r.quit for r in results),
+        data=data,
+    )
+
+
+async def process_command_unified(
+    raw: str,
+    actor: Actor,
+    services: GameServices,
+    *,
+    source: str,
+    ip_address: str | None = None,
+) -> CommandResult:
+    """Run one command line for `actor` through every security step and the game."""
+    security = services.security
+    command = raw.strip()
+    metadata: dict[str, object] = {"source": source}
+    result = await _run(command, actor, services, source, ip_address, metadata)
+    if result.error_type:
+        metadata["error_type"] = result.error_type
+    security.audit(
+        actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata)
+    )
+    log.debug("command_processed", player=actor.name, verb=command.split(" ", 1)[0][:32], ok=result.ok)
+    return result
+
+
+async def _run(
+    command: str,
+    actor: Actor,
+    services: GameServices,
+    source: str,
+    ip_address: str | None,
+    metadata: dict[str, object],
+) -> CommandResult:
+    security = services.security
+    verdict = security.check_rate(actor)
+    if not verdict.allowed:
+        return _refused(verdict)
+    if len(command) > MAX_COMMAND_LENGTH:
+        return _refused(SecurityVerdict.deny("invalid_command", "That command is far too long."))
+    verdict = security.validate(actor, command)
+    if not verdict.allowed:
+        return _refused(verdict)
+    verdict, expanded = await security.expand_aliases(actor, command)
+    if not verdict.allowed:
+        return _refused(verdict)
+    expanded = list(expanded)
+    if expanded != [command]:
+        metadata["expanded"] = expanded
+        for part in expanded:
+            verdict = security.validate(actor, part)
+            if not verdict.allowed:
+                return _refused(verdict)
+    ctx = CommandContext(actor, services, source=source, ip_address=ip_address)
+    results = []
+    for part in expanded or [command]:
+        result = await dispatch(part, ctx)
+        results.append(result)
+        if result.quit:
+            break
+    return _combine(results)
+
+
+def _frozen(metadata: dict[str, object]) -> Mapping[str, object]:
+    return dict(metadata)

@@ -1,0 +1,331 @@
+"""Validated configuration models (CRITICAL-2).
+
+Each section is a pydantic-settings model that reads its own environment variables, so a
+section can be validated alone in a test. `AppConfig` composes them and re-raises every
+section's errors as one `ValidationError`, so an operator sees all bad fields at once rather
+than fixing them one start-up at a time. Secrets have no defaults and are `SecretStr`, so they
+never appear in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "AppConfig",
+    "DatabaseConfig",
+    "LogFormat",
+    "LoggingConfig",
+    "LoggingEnvironment",
+    "NATSConfig",
+    "SecurityConfig",
+    "ServerConfig",
+]
+
+# Minimum secret lengths. A JWT HMAC key shorter than the hash output (32 bytes for HS256)
+# weakens the signature; production asks for more of everything.
+MIN_ADMIN_PASSWORD = 12
+MIN_JWT_SECRET = 32
+PROD_MIN_ADMIN_PASSWORD = 16
+PROD_MIN_JWT_SECRET = 48
+# Values that appear in templates and tutorials; refusing them stops a copied example from
+# reaching production.
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "change_me", "password", "secret", "admin", "test", "example", "mythos"}
+)
+_DB_SCHEMES = ("sqlite", "postgresql")
+# Never echoed back in an error message.
+SECRET_VARIABLES = frozenset({"MYTHOSMUD_ADMIN_PASSWORD", "MYTHOSMUD_JWT_SECRET", "admin_password", "jwt_secret"})
+
+
+def _env(name: str) -> Any:
+    """Field alias: read exactly this variable, and accept the attribute name in code."""
+    return AliasChoices(name, name.lower())
+
+
+class _Section(BaseSettings):
+    """Common settings behaviour: env vars only (files are chosen by `AppConfig.load`)."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+        validate_default=True,
+        frozen=True,
+    )
+
+
+class LoggingEnvironment(StrEnum):
+    LOCAL = "local"
+    UNIT_TEST = "unit_test"
+    E2E_TEST = "e2e_test"
+    PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    COLORED = "colored"
+    JSON = "json"
+
+
+class ServerConfig(_Section):
+    """Where the server listens and the real-time knobs players feel."""
+
+    host: str = Field("127.0.0.1", validation_alias=_env("SERVER_HOST"))
+    port: int = Field(..., ge=1024, le=65535, validation_alias=_env("SERVER_PORT"))
+    heartbeat_interval: float = Field(5.0, gt=0, le=300, validation_alias=_env("HEARTBEAT_INTERVAL"))
+    event_buffer_size: int = Field(500, ge=1, le=100_000, validation_alias=_env("EVENT_BUFFER_SIZE"))
+    client_dist_dir: Path = Field(Path("client/dist"), validation_alias=_env("CLIENT_DIST_DIR"))
+    data_dir: Path = Field(Path("data"), validation_alias=_env("DATA_DIR"))
+    world_file: Path | None = Field(None, validation_alias=_env("WORLD_FILE"))
+
+    @field_validator("host")
+    @classmethod
+    def _host_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise PydanticCustomError("blank_host", "SERVER_HOST must not be blank")
+        return value.strip()
+
+
+class DatabaseConfig(_Section):
+    """Player database and NPC database; SQLite files by default, PostgreSQL by URL."""
+
+    url: str = Field(..., validation_alias=_env("DATABASE_URL"))
+    npc_url: str = Field(..., validation_alias=_env("NPC_DATABASE_URL"))
+
+    @field_validator("url", "npc_url")
+    @classmethod
+    def _supported_scheme(cls, value: str) -> str:
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not scheme or scheme.split("+", 1)[0] not in _DB_SCHEMES:
+            raise PydanticCustomError(
+                "database_url_scheme",
+                "must be a sqlite or postgresql URL (e.g. sqlite+aiosqlite:///data/mythos.db), got '{scheme}'",
+                {"scheme": scheme or value[:20]},
+            )
+        if scheme.startswith("sqlite") and not value.split("://", 1)[1].lstrip("/"):
+            raise PydanticCustomError("database_url_path", "a sqlite URL needs a file path")
+        return value
+
+
+class NATSConfig(_Section):
+    """The NATS link. Ping settings default low so a blackholed link is noticed in seconds."""
+
+    enabled: bool = Field(True, validation_alias=_env("NATS_ENABLED"))
+    url: str = Field("nats://localhost:4222", validation_alias=_env("NATS_URL"))
+    max_payload: int = Field(1_048_576, ge=1024, le=64 * 1_048_576, validation_alias=_env("NATS_MAX_PAYLOAD"))
+    reconnect_time_wait: float = Field(1.0, ge=0, le=300, validation_alias=_env("NATS_RECONNECT_WAIT"))
+    max_reconnect_attempts: int = Field(5, ge=-1, validation_alias=_env("NATS_MAX_RECONNECT_ATTEMPTS"))
+    connect_timeout: float = Field(5.0, gt=0, le=120, validation_alias=_env("NATS_CONNECT_TIMEOUT"))
+    ping_interval: float = Field(2.0, gt=0, le=600, validation_alias=_env("NATS_PING_INTERVAL"))
+    max_outstanding_pings: int = Field(2, ge=1, le=100, validation_alias=_env("NATS_MAX_OUTSTANDING_PINGS"))
+    reconnect_watchdog_seconds: float = Field(10.0, gt=0, validation_alias=_env("NATS_RECONNECT_WATCHDOG"))
+    use_jetstream: bool = Field(True, validation_alias=_env("NATS_USE_JETSTREAM"))
+    publish_retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("NATS_PUBLISH_RETRY_ATTEMPTS"))
+    publish_retry_base_delay: float = Field(
+        0.05, ge=0, le=60, validation_alias=_env("NATS_PUBLISH_RETRY_BASE_DELAY")
+    )
+    publish_retry_max_delay: float = Field(1.0, ge=0, le=300, validation_alias=_env("NATS_PUBLISH_RETRY_MAX_DELAY"))
+    breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("NATS_BREAKER_FAILURE_THRESHOLD"))
+    breaker_timeout_seconds: float = Field(5.0, gt=0, validation_alias=_env("NATS_BREAKER_TIMEOUT"))
+    breaker_success_threshold: int = Field(2, ge=1, validation_alias=_env("NATS_BREAKER_SUCCESS_THRESHOLD"))
+
+    @field_validator("url")
+    @classmethod
+    def _nats_scheme(cls, value: str) -> str:
+        for url in value.split(","):
+            if not re.fullmatch(r"(nats|tls|ws|wss)://[^\s/]+(:\d+)?/?", url.strip()):
+                raise PydanticCustomError(
+                    "nats_url", "must be nats://host:port (comma-separated for a cluster), got '{url}'", {"url": url}
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Self:
+        if self.publish_retry_base_delay > self.publish_retry_max_delay:
+            raise PydanticCustomError(
+                "retry_delays", "NATS_PUBLISH_RETRY_BASE_DELAY must not exceed NATS_PUBLISH_RETRY_MAX_DELAY"
+            )
+        return self
+
+
+class SecurityConfig(_Section):
+    """Secrets and command-security limits. Secrets are required and have no defaults."""
+
+    admin_password: SecretStr = Field(..., validation_alias=_env("MYTHOSMUD_ADMIN_PASSWORD"))
+    jwt_secret: SecretStr = Field(..., validation_alias=_env("MYTHOSMUD_JWT_SECRET"))
+    invite_codes_file: Path = Field(Path("invites.json"), validation_alias=_env("INVITE_CODES_FILE"))
+    token_ttl_minutes: int = Field(60, ge=1, le=7 * 24 * 60, validation_alias=_env("ACCESS_TOKEN_TTL_MINUTES"))
+    rate_limit_max_commands: int = Field(10, ge=1, le=1000, validation_alias=_env("RATE_LIMIT_MAX_COMMANDS"))
+    rate_limit_window_seconds: float = Field(1.0, gt=0, le=3600, validation_alias=_env("RATE_LIMIT_WINDOW_SECONDS"))
+    max_alias_expansion: int = Field(10, ge=1, le=1000, validation_alias=_env("MAX_ALIAS_EXPANSION"))
+    max_alias_depth: int = Field(10, ge=1, le=100, validation_alias=_env("MAX_ALIAS_DEPTH"))
+    max_expanded_command_length: int = Field(
+        10_000, ge=100, le=1_000_000, validation_alias=_env("MAX_EXPANDED_COMMAND_LENGTH")
+    )
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password_strength(cls, value: SecretStr) -> SecretStr:
+        _check_secret(value.get_secret_value(), MIN_ADMIN_PASSWORD)
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _jwt_secret_strength(cls, value: SecretStr) -> SecretStr:
+        _check_secret(value.get_secret_value(), MIN_JWT_SECRET)
+        return value
+
+    @model_validator(mode="after")
+    def _expansion_within_rate_limit(self) -> Self:
+        # An expansion larger than the per-window budget could never run whole; refusing it at
+        # config time avoids a confusing "rate limited" reply to a single alias call.
+        if self.max_alias_expansion > self.rate_limit_max_commands:
+            raise PydanticCustomError(
+                "alias_expansion_above_rate_limit",
+                "MAX_ALIAS_EXPANSION ({expansion}) must not exceed RATE_LIMIT_MAX_COMMANDS ({limit})",
+                {"expansion": self.max_alias_expansion, "limit": self.rate_limit_max_commands},
+            )
+        return self
+
+
+def _check_secret(secret: str, min_length: int) -> None:
+    if len(secret) < min_length:
+        raise PydanticCustomError(
+            "secret_too_short", "must be at least {min_length} characters", {"min_length": min_length}
+        )
+    if secret.strip().lower() in PLACEHOLDER_SECRETS or len(set(secret)) < 4:
+        raise PydanticCustomError("secret_placeholder", "looks like a placeholder; generate a random value")
+
+
+class LoggingConfig(_Section):
+    """Where logs go and how they look; the environment also selects stricter checks."""
+
+    environment: LoggingEnvironment = Field(..., validation_alias=_env("LOGGING_ENVIRONMENT"))
+    level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    format: LogFormat = Field(LogFormat.COLORED, validation_alias=_env("LOG_FORMAT"))
+    log_base: Path = Field(Path("logs"), validation_alias=_env("LOG_BASE_DIR"))
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise PydanticCustomError(
+                "log_level", "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got '{value}'", {"value": value}
+            )
+        return level
+
+
+class AppConfig(BaseModel):
+    """The whole configuration. Build it with `AppConfig.load()`, which gathers every error."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: ServerConfig
+    database: DatabaseConfig
+    nats: NATSConfig
+    security: SecurityConfig
+    logging: LoggingConfig
+
+    SECTIONS: ClassVar[dict[str, type[_Section]]] = {
+        "server": ServerConfig,
+        "database": DatabaseConfig,
+        "nats": NATSConfig,
+        "security": SecurityConfig,
+        "logging": LoggingConfig,
+    }
+
+    @classmethod
+    def load(cls, env_file: Path | str | None = None, **overrides: dict[str, Any]) -> AppConfig:
+        """Read every section from the environment (and `env_file`, which env vars beat).
+
+        `overrides` maps a section name to field values (used by tests and the harness).
+        Raises one ValidationError listing the bad fields of every section.
+        """
+        sections: dict[str, _Section] = {}
+        errors: list[InitErrorDetails] = []
+        for name, model in cls.SECTIONS.items():
+            try:
+                sections[name] = model(_env_file=env_file, **overrides.get(name, {}))  # type: ignore[call-arg]
+            except ValidationError as exc:
+                errors.extend(_reraise_details(exc, name))
+        if not errors:
+            draft = cls.model_construct(**sections)
+            for var, why in production_problems(draft):
+                errors.append(
+                    {
+                        "type": PydanticCustomError("production_rules", f"in production {why}"),
+                        "loc": (_SECTION_OF_VAR[var], var),
+                        "input": None,
+                    }
+                )
+            if not errors:
+                return cls(**sections)
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Self:
+        problems = production_problems(self)
+        if problems:
+            raise PydanticCustomError(
+                "production_rules",
+                "production requires: {problems}",
+                {"problems": "; ".join(f"{var} {why}" for var, why in problems)},
+            )
+        return self
+
+
+def production_problems(config: AppConfig) -> list[tuple[str, str]]:
+    """(variable, reason) for each stricter rule a production config breaks."""
+    if config.logging.environment is not LoggingEnvironment.PRODUCTION:
+        return []
+    problems: list[tuple[str, str]] = []
+    if len(config.security.admin_password.get_secret_value()) < PROD_MIN_ADMIN_PASSWORD:
+        problems.append(("MYTHOSMUD_ADMIN_PASSWORD", f"must be at least {PROD_MIN_ADMIN_PASSWORD} characters"))
+    if len(config.security.jwt_secret.get_secret_value()) < PROD_MIN_JWT_SECRET:
+        problems.append(("MYTHOSMUD_JWT_SECRET", f"must be at least {PROD_MIN_JWT_SECRET} characters"))
+    if config.logging.format is not LogFormat.JSON:
+        problems.append(("LOG_FORMAT", "must be json"))
+    if config.logging.level == "DEBUG":
+        problems.append(("LOG_LEVEL", "must not be DEBUG"))
+    return problems
+
+
+_SECTION_OF_VAR = {
+    "MYTHOSMUD_ADMIN_PASSWORD": "security",
+    "MYTHOSMUD_JWT_SECRET": "security",
+    "LOG_FORMAT": "logging",
+    "LOG_LEVEL": "logging",
+}
+
+
+def _reraise_details(exc: ValidationError, section: str | None) -> list[InitErrorDetails]:
+    """Re-home a section's errors under its name, keeping type and message."""
+    details: list[InitErrorDetails] = []
+    for err in exc.errors(include_url=False):
+        loc = ((section,) if section else ()) + tuple(err["loc"])
+        secret = bool(set(loc) & SECRET_VARIABLES)
+        details.append(
+            {
+                "type": PydanticCustomError(err["type"], err["msg"]),
+                "loc": loc,
+                "input": "**********" if secret else err.get("input"),
+            }
+        )
+    return details

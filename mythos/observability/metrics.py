@@ -1,0 +1,199 @@
+"""NATS error-boundary metrics: a JSON snapshot for the admin API and Prometheus text for scrapers.
+
+Each collector owns its own Prometheus registry, so several app instances (and tests) can live in
+one process without clashing on the global default registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
+from prometheus_client import Counter as PromCounter
+
+__all__ = ["BREAKER_STATES", "CONNECTION_STATES", "PROMETHEUS_CONTENT_TYPE", "MetricsCollector"]
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BREAKER_STATES: tuple[str, ...] = ("closed", "open", "half_open")
+CONNECTION_STATES: tuple[str, ...] = (
+    "disconnected",
+    "connecting",
+    "connected",
+    "reconnecting",
+    "circuit_open",
+)
+# Chat fan-out over loopback is sub-millisecond; the upper buckets catch a publish that waited on retries.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+
+
+def _state_name(state: object) -> str:
+    """Accept an enum (CircuitState, link state) or a plain string."""
+    value = getattr(state, "value", state)
+    return str(value)
+
+
+class MetricsCollector:
+    """Counts message outcomes per channel and tracks breaker, link and DLQ state."""
+
+    def __init__(self, namespace: str = "mythos") -> None:
+        self._lock = threading.Lock()
+        self._processed: Counter[str] = Counter()
+        self._failed: Counter[str] = Counter()
+        self._dlq: Counter[str] = Counter()
+        self._breaker_state = "closed"
+        self._connection_state = "disconnected"
+        self._reconnects = 0
+        self._dlq_depth = 0
+        self._publish_count = 0
+        self._publish_sum = 0.0
+        self.registry = CollectorRegistry(auto_describe=True)
+        ns = namespace
+        self._p_processed = PromCounter(
+            "nats_messages_processed",
+            "Messages delivered to local players",
+            ["channel"],
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_failed = PromCounter(
+            "nats_messages_failed",
+            "Message processing attempts that failed",
+            ["channel"],
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_dlq = PromCounter(
+            "nats_messages_dead_lettered",
+            "Messages written to the dead-letter queue",
+            ["channel"],
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_breaker = Gauge(
+            "nats_circuit_breaker_state",
+            "1 for the breaker's current state, 0 for the others",
+            ["state"],
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_connection = Gauge(
+            "nats_connection_state",
+            "1 for the NATS link's current state, 0 for the others",
+            ["state"],
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_reconnects = PromCounter(
+            "nats_reconnects",
+            "Times the NATS link came back after a loss",
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_dlq_depth = Gauge(
+            "nats_dlq_depth",
+            "Entries waiting in the dead-letter queue",
+            namespace=ns,
+            registry=self.registry,
+        )
+        self._p_latency = Histogram(
+            "nats_publish_latency_seconds",
+            "Time from publish call to server acknowledgement",
+            namespace=ns,
+            registry=self.registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self._set_one_hot(self._p_breaker, BREAKER_STATES, self._breaker_state)
+        self._set_one_hot(self._p_connection, CONNECTION_STATES, self._connection_state)
+
+    @staticmethod
+    def _set_one_hot(gauge: Gauge, states: tuple[str, ...], current: str) -> None:
+        names = states if current in states else (*states, current)
+        for name in names:
+            gauge.labels(state=name).set(1.0 if name == current else 0.0)
+
+    def record_message_processed(self, channel: str) -> None:
+        with self._lock:
+            self._processed[channel] += 1
+        self._p_processed.labels(channel=channel).inc()
+
+    def record_message_failed(self, channel: str) -> None:
+        with self._lock:
+            self._failed[channel] += 1
+        self._p_failed.labels(channel=channel).inc()
+
+    def record_message_dlq(self, channel: str) -> None:
+        with self._lock:
+            self._dlq[channel] += 1
+        self._p_dlq.labels(channel=channel).inc()
+
+    def set_circuit_breaker_state(self, state: object) -> None:
+        name = _state_name(state)
+        with self._lock:
+            self._breaker_state = name
+        self._set_one_hot(self._p_breaker, BREAKER_STATES, name)
+
+    def set_connection_state(self, state: object) -> None:
+        name = _state_name(state)
+        with self._lock:
+            self._connection_state = name
+        self._set_one_hot(self._p_connection, CONNECTION_STATES, name)
+
+    def record_reconnect(self) -> None:
+        with self._lock:
+            self._reconnects += 1
+        self._p_reconnects.inc()
+
+    def set_dlq_depth(self, depth: int) -> None:
+        with self._lock:
+            self._dlq_depth = depth
+        self._p_dlq_depth.set(depth)
+
+    def observe_publish_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._publish_count += 1
+            self._publish_sum += seconds
+        self._p_latency.observe(seconds)
+
+    def get_metrics(self) -> dict[str, Any]:
+        """The JSON shape served at GET /api/metrics."""
+        with self._lock:
+            processed, failed, dlq = dict(self._processed), dict(self._failed), dict(self._dlq)
+            nats = {
+                "messages_processed": sum(processed.values()),
+                "messages_failed": sum(failed.values()),
+                "messages_dead_lettered": sum(dlq.values()),
+                "processed_by_channel": processed,
+                "failed_by_channel": failed,
+                "dead_lettered_by_channel": dlq,
+                "circuit_breaker_state": self._breaker_state,
+                "connection_state": self._connection_state,
+                "reconnects": self._reconnects,
+                "dlq_depth": self._dlq_depth,
+                "publish_count": self._publish_count,
+                "publish_latency_avg_ms": (
+                    1000.0 * self._publish_sum / self._publish_count if self._publish_count else 0.0
+                ),
+            }
+        return {"nats": nats, "timestamp": datetime.now(UTC).isoformat()}
+
+    def render_prometheus(self) -> bytes:
+        """Prometheus text exposition of this collector's registry, for GET /metrics."""
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Realtime delivery: SSE, WebSocket and the NATS link with its error boundaries."""

@@ -1,0 +1,237 @@
+"""Sessions and live connections: per-player sequence numbers, replay buffer, eviction.
+
+Everything here runs on the event loop without awaiting, so registering a connection and
+replaying the buffer is atomic: no event can slip between the replay and the live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mythos.observability.logging import get_logger
+from mythos.realtime.events import EventEnvelope, EventType
+
+__all__ = ["Connection", "ConnectionManager", "PlayerChannel"]
+
+log = get_logger(__name__)
+
+_connection_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class Connection:
+    """One transport (an SSE stream or a WebSocket) of one session of one player."""
+
+    player_id: int
+    session_id: str
+    transport: str
+    queue: asyncio.Queue[EventEnvelope | None]
+    id: int = field(default_factory=lambda: next(_connection_ids))
+    closed: bool = False
+    close_reason: str | None = None
+
+    def close(self, reason: str) -> None:
+        """Ask the transport loop to end: a None in the queue wakes it up."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            # Drain one slot: the loop only needs to see the sentinel.
+            self.queue.get_nowait()
+            self.queue.put_nowait(None)
+
+
+@dataclass
+class PlayerChannel:
+    """Per-player state that outlives a connection: sequence, replay buffer, session, room."""
+
+    player_id: int
+    name: str
+    room_id: str
+    buffer: deque[EventEnvelope]
+    # Sequence numbers start at the wall clock in ms so they keep increasing across a restart:
+    # a client that dedupes by sequence number must never drop a fresh event as old.
+    next_sequence: int = field(default_factory=lambda: int(time.time() * 1000))
+    session_id: str | None = None
+    connections: list[Connection] = field(default_factory=list)
+
+    @property
+    def online(self) -> bool:
+        return bool(self.connections)
+
+
+class ConnectionManager:
+    """Who is connected, in which room, and the per-player event streams."""
+
+    def __init__(self, buffer_size: int = 500, queue_size: int | None = None) -> None:
+        self.buffer_size = buffer_size
+        self.queue_size = queue_size or max(buffer_size, 16)
+        self._players: dict[int, PlayerChannel] = {}
+
+    # Sessions and connections
+
+    def connect(
+        self,
+        player_id: int,
+        name: str,
+        room_id: str,
+        session_id: str,
+        transport: str,
+        last_event_id: int | None = None,
+    ) -> Connection:
+        """Register a connection; a new session evicts the player's older sessions.
+
+        Buffered events after `last_event_id` are queued first, so the stream continues where
+        the client left off.
+        """
+        channel = self._channel(player_id, name, room_id)
+        channel.name, channel.room_id = name, room_id
+        if channel.session_id is not None and channel.session_id != session_id:
+            self._evict(channel, new_session_id=session_id)
+        channel.session_id = session_id
+        conn = Connection(player_id, session_id, transport, asyncio.Queue(self.queue_size))
+        if last_event_id is not None:
+            for event in self.replay_since(player_id, last_event_id):
+                conn.queue.put_nowait(event)
+        channel.connections.append(conn)
+        log.info("connection_opened", player_id=player_id, session_id=session_id, transport=transport)
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        channel = self._players.get(conn.player_id)
+        conn.close(conn.close_reason or "disconnected")
+        if channel is not None and conn in channel.connections:
+            channel.connections.remove(conn)
+            log.info("connection_closed", player_id=conn.player_id, transport=conn.transport)
+
+    def _evict(self, channel: PlayerChannel, new_session_id: str) -> None:
+        for conn in list(channel.connections):
+            if conn.session_id == new_session_id:
+                continue
+            # Sent straight to the evicted connection only: it is not part of the new session's stream.
+            evicted = EventEnvelope(
+                EventType.SESSION_EVICTED,
+                {"reason": "new_login", "message": "You logged in from somewhere else."},
+                player_id=channel.player_id,
+            )
+            try:
+                conn.queue.put_nowait(evicted)
+            except asyncio.QueueFull:
+                pass
+            conn.close("evicted")
+            channel.connections.remove(conn)
+            log.info("session_evicted", player_id=channel.player_id, old_session=conn.session_id)
+
+    def _channel(self, player_id: int, name: str, room_id: str) -> PlayerChannel:
+        channel = self._players.get(player_id)
+        if channel is None:
+            channel = PlayerChannel(player_id, name, room_id, deque(maxlen=self.buffer_size))
+            self._players[player_id] = channel
+        return channel
+
+    # Presence
+
+    def is_online(self, player_id: int) -> bool:
+        channel = self._players.get(player_id)
+        return channel is not None and channel.online
+
+    def online_players(self) -> list[PlayerChannel]:
+        return [c for c in self._players.values() if c.online]
+
+    def players_in_room(self, room_id: str) -> list[PlayerChannel]:
+        return [c for c in self._players.values() if c.online and c.room_id == room_id]
+
+    def set_room(self, player_id: int, room_id: str) -> None:
+        channel = self._players.get(player_id)
+        if channel is not None:
+            channel.room_id = room_id
+
+    def set_name(self, player_id: int, name: str) -> None:
+        channel = self._players.get(player_id)
+        if channel is not None:
+            channel.name = name
+
+    def connection_count(self) -> int:
+        return sum(len(c.connections) for c in self._players.values())
+
+    # Sending
+
+    def send_to_player(
+        self, player_id: int, event_type: str, data: dict[str, Any], room_id: str | None = None
+    ) -> EventEnvelope | None:
+        """Sequence, buffer and fan out one event; None when the player has no channel yet."""
+        channel = self._players.get(player_id)
+        if channel is None:
+            return None
+        event = EventEnvelope(
+            event_type, data, sequence_number=channel.next_sequence, room_id=room_id, player_id=player_id
+        )
+        channel.next_sequence += 1
+        channel.buffer.append(event)
+        for conn in list(channel.connections):
+            self._offer(channel, conn, event)
+        return event
+
+    def send_to_room(
+        self,
+        room_id: str,
+        event_type: str,
+        data: dict[str, Any],
+        exclude: Iterable[int] = (),
+    ) -> int:
+        skip = set(exclude)
+        targets = [c.player_id for c in self.players_in_room(room_id) if c.player_id not in skip]
+        for player_id in targets:
+            self.send_to_player(player_id, event_type, data, room_id=room_id)
+        return len(targets)
+
+    def broadcast(self, event_type: str, data: dict[str, Any]) -> int:
+        targets = [c.player_id for c in self.online_players()]
+        for player_id in targets:
+            self.send_to_player(player_id, event_type, data)
+        return len(targets)
+
+    def heartbeat(self) -> int:
+        """Queue an unsequenced heartbeat on every connection; returns how many got one."""
+        count = 0
+        for channel in self._players.values():
+            for conn in list(channel.connections):
+                beat = EventEnvelope(
+                    EventType.HEARTBEAT,
+                    {"last_sequence": channel.next_sequence - 1},
+                    player_id=channel.player_id,
+                )
+                self._offer(channel, conn, beat)
+                count += 1
+        return count
+
+    def replay_since(self, player_id: int, last_event_id: int) -> list[EventEnvelope]:
+        channel = self._players.get(player_id)
+        if channel is None:
+            return []
+        return [e for e in channel.buffer if e.sequence_number is not None and e.sequence_number > last_event_id]
+
+    def _offer(self, channel: PlayerChannel, conn: Connection, event: EventEnvelope) -> None:
+        try:
+            conn.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # A consumer this far behind is stuck: drop it; it reconnects and replays the buffer.
+            log.warning("connection_overflow", player_id=channel.player_id, transport=conn.transport)
+            conn.close("overflow")
+            if conn in channel.connections:
+                channel.connections.remove(conn)
+
+    def close_all(self, reason: str = "shutdown") -> None:
+        for channel in self._players.values():
+            for conn in list(channel.connections):
+                conn.close(reason)
+            channel.connections.clear()

@@ -1,0 +1,232 @@
+"""JetStream chat transport: a stream over the chat subjects, idempotent publish, and a durable
+per-instance consumer that acks only after local fan-out succeeded.
+
+Core NATS is at-most-once, so a mythos instance cut off from the server would lose the chat sent
+meanwhile. Here the stream keeps it; each instance's durable consumer resumes where it acked;
+`Nats-Msg-Id` = message_id lets the server drop a republished duplicate inside its window; and an
+LRU of delivered ids drops a redelivery whose ack was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import NotFoundError
+
+from mythos.observability.logging import get_logger
+from mythos.realtime.circuit_breaker import CircuitBreakerOpen
+from mythos.realtime.message_handler import DedupCache
+
+__all__ = ["Deliver", "JetStreamChat", "StreamSpec", "consumer_name"]
+
+log = get_logger(__name__)
+
+Deliver = Callable[[str, bytes], Awaitable[Any]]
+NAK_DELAY_S = 0.5  # redelivery delay after a failed fan-out that did not give its own retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """The chat stream. max_age bounds disk use; duplicate_window bounds publish dedup."""
+
+    name: str = "MYTHOS_CHAT"
+    subjects: tuple[str, ...] = ("chat.>", "events.>")
+    max_age_s: float = 3600.0
+    duplicate_window_s: float = 120.0
+    ack_wait_s: float = 5.0
+    max_ack_pending: int = 1000
+    fetch_batch: int = 64
+    fetch_timeout_s: float = 0.5
+    publish_timeout_s: float = 2.0
+
+
+def consumer_name(instance_id: str) -> str:
+    """Durable names may not contain '.', '*', '>' or spaces."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in instance_id)
+    return f"mythos_{safe}"
+
+
+class JetStreamChat:
+    """Owns the stream, publishes with Nats-Msg-Id, and runs this instance's pull consumer."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        spec: StreamSpec | None = None,
+        dedup: DedupCache | None = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.spec = spec or StreamSpec()
+        self.dedup = dedup or DedupCache()
+        self.durable = consumer_name(instance_id)
+        self._nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._sub: JetStreamContext.PullSubscription | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._deliver: Deliver | None = None
+        self._bound = asyncio.Event()
+        self.delivered = 0
+        self.duplicates_dropped = 0
+
+    # -- connection binding ----------------------------------------------------------------------
+    async def bind(self, nc: NATS) -> None:
+        """(Re)bind to a connection: call on first connect and after a from-scratch reconnect."""
+        self._nc = nc
+        self._js = nc.jetstream(timeout=self.spec.publish_timeout_s)
+        self._sub = None
+        await self.ensure_stream()
+        if self._deliver is not None:
+            await self._subscribe()
+        self._bound.set()
+
+    async def ensure_stream(self) -> None:
+        js = self._require_js()
+        config = api.StreamConfig(
+            name=self.spec.name,
+            subjects=list(self.spec.subjects),
+            storage=api.StorageType.FILE,
+            retention=api.RetentionPolicy.LIMITS,
+            max_age=self.spec.max_age_s,
+            duplicate_window=self.spec.duplicate_window_s,
+        )
+        try:
+            await js.stream_info(self.spec.name)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+            log.info("jetstream_stream_created", stream=self.spec.name, subjects=self.spec.subjects)
+
+    def _require_js(self) -> JetStreamContext:
+        if self._js is None:
+            raise ConnectionError("JetStreamChat is not bound to a NATS connection")
+        return self._js
+
+    # -- publish -------------------------------------------------------------------------------
+    async def publish(self, subject: str, message: dict[str, Any]) -> api.PubAck:
+        """Publish and wait for the stream's ack; a republish of the same message_id is a no-op."""
+        js = self._require_js()
+        payload = json.dumps(message, separators=(",", ":")).encode()
+        ack = await js.publish(
+            subject,
+            payload,
+            timeout=self.spec.publish_timeout_s,
+            headers={"Nats-Msg-Id": str(message["message_id"])},
+        )
+        if ack.duplicate:
+            log.info("jetstream_publish_duplicate", message_id=message["message_id"], seq=ack.seq)
+        return ack
+
+    # -- consume -------------------------------------------------------------------------------
+    async def start_consumer(self, deliver: Deliver) -> None:
+        """Start the fetch loop; `deliver(subject, data)` must finish before the message is acked."""
+        self._deliver = deliver
+        if self._js is not None:
+            await self._subscribe()
+        self._task = asyncio.create_task(self._run(), name=f"jetstream-consumer-{self.durable}")
+
+    async def _subscribe(self) -> None:
+        js = self._require_js()
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.NEW,
+            ack_wait=self.spec.ack_wait_s,
+            max_ack_pending=self.spec.max_ack_pending,
+            max_deliver=-1,
+            filter_subjects=list(self.spec.subjects),
+        )
+        self._sub = await js.pull_subscribe(
+            self.spec.subjects[0], durable=self.durable, stream=self.spec.name, config=config
+        )
+        log.info("jetstream_consumer_bound", durable=self.durable, stream=self.spec.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+    async def delete_consumer(self) -> None:
+        """Remove this instance's durable (an instance retired for good)."""
+        with contextlib.suppress(Exception):
+            await self._require_js().delete_consumer(self.spec.name, self.durable)
+
+    async def _run(self) -> None:
+        while True:
+            sub = self._sub
+            if sub is None:
+                await self._resubscribe_later()
+                continue
+            try:
+                msgs = await sub.fetch(self.spec.fetch_batch, timeout=self.spec.fetch_timeout_s)
+            except TimeoutError:
+                continue  # no messages within the window: normal when chat is quiet
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.info("jetstream_fetch_failed", durable=self.durable, error=repr(error))
+                await self._resubscribe_later()
+                continue
+            for msg in msgs:
+                await self._process(msg)
+
+    async def _resubscribe_later(self) -> None:
+        await asyncio.sleep(0.2)
+        nc = self._nc
+        if nc is None or not nc.is_connected:
+            return
+        try:
+            if self._sub is None:
+                await self._subscribe()
+        except Exception as error:
+            log.info("jetstream_resubscribe_failed", durable=self.durable, error=repr(error))
+
+    async def _process(self, msg: Msg) -> None:
+        message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
+        if message_id is None:
+            message_id = _message_id_from_body(msg.data)
+        if message_id is not None and message_id in self.dedup:
+            self.duplicates_dropped += 1
+            await _quietly(msg.ack())
+            return
+        assert self._deliver is not None
+        try:
+            await self._deliver(msg.subject, msg.data)
+        except CircuitBreakerOpen as error:
+            await _quietly(msg.nak(delay=max(error.retry_after, NAK_DELAY_S)))
+            return
+        except Exception as error:
+            log.warning("jetstream_deliver_failed", subject=msg.subject, error=repr(error))
+            await _quietly(msg.nak(delay=NAK_DELAY_S))
+            return
+        if message_id is not None:
+            self.dedup.add(message_id)
+        self.delivered += 1
+        await _quietly(msg.ack())
+
+
+def _message_id_from_body(data: bytes) -> str | None:
+    try:
+        value = json.loads(data).get("message_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+async def _quietly(op: Awaitable[Any]) -> None:
+    """An ack/nak lost with the link is fine: the server redelivers and the LRU drops the copy."""
+    with contextlib.suppress(Exception):
+        await op

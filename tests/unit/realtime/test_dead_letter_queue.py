@@ -1,0 +1,182 @@
+"""DeadLetterQueue: operations, idempotency by message_id, replay-after-ack, and crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mythos.realtime.dead_letter_queue import DeadLetterQueue, entry_id_for
+
+
+def msg(message_id: str, content: str = "hello") -> dict[str, Any]:
+    return {"message_id": message_id, "channel": "say", "content": content, "room_id": "r1"}
+
+
+async def test_enqueue_get_list_count(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path / "dlq")
+    first = await dlq.enqueue(msg("m-1"), ConnectionError("down"), 3)
+    second = await dlq.enqueue(msg("m-2"), "breaker open", 0)
+    assert (first, second) == ("m-1", "m-2")
+    assert await dlq.get_pending_count() == 2
+    entry = await dlq.get("m-1")
+    assert entry is not None
+    assert entry.message_data == msg("m-1")
+    assert entry.error == "ConnectionError('down')"
+    assert entry.retry_count == 3
+    assert entry.created_iso.endswith("+00:00")
+    assert [e.id for e in await dlq.list()] == ["m-1", "m-2"]
+    assert [e.id for e in await dlq.list(limit=1)] == ["m-1"]
+
+
+async def test_same_message_lands_once(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    await dlq.enqueue(msg("dup"), "first", 1)
+    await dlq.enqueue(msg("dup"), "second", 2)
+    assert await dlq.get_pending_count() == 1
+    entry = await dlq.get("dup")
+    assert entry is not None and entry.error == "first"
+
+
+async def test_message_without_usable_id_is_keyed_by_content(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    body = {"raw": "{not json", "message_id": "../etc/passwd"}
+    entry_id = await dlq.enqueue(body, "bad", 0)
+    assert entry_id.startswith("h-")
+    assert entry_id == entry_id_for(body)
+    await dlq.enqueue(body, "bad", 0)
+    assert await dlq.get_pending_count() == 1
+    assert list(tmp_path.iterdir()) == [tmp_path / f"{entry_id}.json"]
+
+
+async def test_get_and_delete_unknown_or_unsafe_ids(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    assert await dlq.get("nope") is None
+    assert await dlq.get("../x") is None
+    assert await dlq.delete("nope") is False
+    assert await dlq.delete("a/b") is False
+    await dlq.enqueue(msg("m"), "e", 1)
+    assert await dlq.delete("m") is True
+    assert await dlq.get_pending_count() == 0
+
+
+async def test_replay_removes_only_after_publish_acknowledged(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    await dlq.enqueue(msg("m"), "down", 3)
+    published: list[dict[str, Any]] = []
+
+    async def failing(data: dict[str, Any]) -> None:
+        raise TimeoutError("no ack")
+
+    async def acked(data: dict[str, Any]) -> None:
+        published.append(data)
+
+    assert await dlq.replay("m", failing) is False
+    entry = await dlq.get("m")
+    assert entry is not None and entry.replay_attempts == 1 and "no ack" in entry.error
+    assert await dlq.replay("m", acked) is True
+    assert published == [msg("m")]
+    assert await dlq.get_pending_count() == 0
+    assert await dlq.replay("m", acked) is False  # gone
+
+
+async def test_replay_all(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    for i in range(3):
+        await dlq.enqueue(msg(f"m{i}"), "e", 1)
+
+    async def publish(data: dict[str, Any]) -> None:
+        if data["message_id"] == "m1":
+            raise ConnectionError("still down")
+
+    assert await dlq.replay_all(publish) == (2, 1)
+    assert [e.id for e in await dlq.list()] == ["m1"]
+
+
+async def test_purge_older_than(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    await dlq.enqueue(msg("old"), "e", 1)
+    await dlq.enqueue(msg("new"), "e", 1)
+    old = tmp_path / "old.json"
+    data = json.loads(old.read_text())
+    data["created_at"] -= 7200
+    old.write_text(json.dumps(data))
+    stray = tmp_path / ".tmp-crashed.part"
+    stray.write_text("{half")
+    os.utime(stray, (time.time() - 7200, time.time() - 7200))
+    assert await dlq.purge(timedelta(hours=1)) == 1
+    assert [e.id for e in await dlq.list()] == ["new"]
+    assert not stray.exists()
+
+
+async def test_unreadable_file_is_reported_not_returned(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    (tmp_path / "broken.json").write_text("{")
+    await dlq.enqueue(msg("fine"), "e", 1)
+    assert [e.id for e in await dlq.list()] == ["fine"]
+
+
+WRITER = textwrap.dedent(
+    """
+    import asyncio, sys
+    from mythos.realtime.dead_letter_queue import DeadLetterQueue
+
+    async def main(path: str) -> None:
+        dlq = DeadLetterQueue(path)
+        blob = "x" * 2_000_000  # large, so a kill often lands inside the write
+        i = 0
+        while True:
+            await dlq.enqueue({"message_id": f"m-{i}", "content": blob, "seq": i}, "down", 3)
+            print(f"DONE {i}", flush=True)
+            i += 1
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+@pytest.mark.parametrize("round_", range(4))
+async def test_writer_killed_mid_write_never_leaves_a_corrupt_entry(tmp_path: Path, round_: int) -> None:
+    storage = tmp_path / "dlq"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(storage)],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    try:
+        assert proc.stdout is not None
+        done = 0
+        while done < 2 + round_:  # let some entries complete, then kill at a varying point
+            line = proc.stdout.readline()
+            assert line, "writer died before writing"
+            done += line.startswith(b"DONE ")
+        time.sleep(0.003 * round_)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    dlq = DeadLetterQueue(storage)
+    entries = await dlq.list()
+    finished = {p for p in storage.iterdir() if p.suffix == ".json" and not p.name.startswith(".")}
+    assert len(entries) == len(finished) >= 2 + round_
+    for entry in entries:  # every visible entry is whole
+        assert len(entry.message_data["content"]) == 2_000_000
+        assert entry.id == f"m-{entry.message_data['seq']}"
+    # anything half-written is a temp file that listing ignores and purge removes
+    leftovers = [p for p in storage.iterdir() if p not in finished]
+    assert all(p.name.startswith(".tmp-") for p in leftovers)
+    print(f"killed with {len(leftovers)} partial temp file(s) left")
+    assert await dlq.purge(timedelta(seconds=-1)) == len(entries)
+    assert list(storage.iterdir()) == []
