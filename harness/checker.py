@@ -16,6 +16,10 @@ and stayed connected until the workload drained. It is then
 
 and independently **duplicated** (a recipient saw it twice) or **reordered** (a recipient saw
 it after a later message of the same sender).
+
+A line the server refused because chat was unavailable (``say`` fail with ``chat_unavailable``)
+is not in the delivery rate (the sender knows it was not sent) but must be in the DLQ exactly
+once, like every acknowledged line that was not delivered: that is ``dlq_accounted``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ CheckResult = dict[str, Any]
 Test = Mapping[str, Any]
 DLQEntries = Sequence[Mapping[str, Any]]
 Checker = Callable[[Test, Sequence[Op], DLQEntries], CheckResult]
+
+DLQ_ERRORS = ("chat_unavailable",)
+"""Refusals after which the server keeps the line in its DLQ (a test may override ``dlq_errors``)."""
 
 MAX_LISTED = 50
 """Evidence lists (lost tokens, ...) are capped so results stay readable."""
@@ -88,6 +95,8 @@ class Message:
     invoked: float
     outcome: Literal["ok", "fail", "info"] = "info"
     completed: float | None = None
+    error: str | None = None
+    dlq_expected: bool = False
     expected: set[str] = field(default_factory=set)
     received: dict[str, list[float]] = field(default_factory=dict)
     dlq_count: int = 0
@@ -154,6 +163,7 @@ def dlq_token_counts(dlq: DLQEntries) -> Counter[str]:
 def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> list[Message]:
     """Join sends, receptions, sessions and the DLQ into one record per message."""
     echo = bool(test.get("echo_to_sender", False))
+    dlq_errors = set(test.get("dlq_errors", DLQ_ERRORS))
     end = window_end(history)
     spans = connected_intervals(history)
     dlq_counts = dlq_token_counts(dlq)
@@ -166,6 +176,7 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
         if completion is not None:
             message.outcome = completion.type if completion.type != "invoke" else "info"
             message.completed = completion.time
+            message.error = completion.error
         messages[token] = message
 
     last_seen: dict[tuple[str, str], int] = {}
@@ -204,6 +215,10 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
             message.status = "dead_lettered"
         else:
             message.status = "lost"
+        # The server promises a DLQ entry for a line it accepted but could not deliver, and for
+        # one it refused because chat was unavailable (the sender is told it was saved).
+        message.dlq_expected = message.status in ("dead_lettered", "lost") or (
+            message.outcome == "fail" and message.error in dlq_errors)
     return sorted(messages.values(), key=lambda m: m.invoked)
 
 
@@ -240,7 +255,7 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     messages = classify_messages(test, history, dlq)
     statuses = Counter(m.status for m in messages)
     acknowledged = statuses["delivered"] + statuses["dead_lettered"] + statuses["lost"]
-    failed = [m for m in messages if m.status in ("dead_lettered", "lost")]
+    failed = [m for m in messages if m.dlq_expected]
     accounted = sum(1 for m in failed if m.dlq_count == 1)
     result: CheckResult = {
         "sent_ok": sum(1 for m in messages if m.outcome == "ok"),
@@ -254,6 +269,8 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         "message_delivery_rate": statuses["delivered"] / acknowledged if acknowledged else None,
         "message_loss_rate": statuses["lost"] / acknowledged if acknowledged else None,
         "dlq_accounted": accounted / len(failed) if failed else (1.0 if acknowledged else None),
+        "dlq_expected": len(failed),
+        "dlq_missing_tokens": sorted(m.token for m in failed if m.dlq_count == 0)[:MAX_LISTED],
         "dlq_entries": len(dlq),
         "dlq_repeated": sorted(m.token for m in messages if m.dlq_count > 1)[:MAX_LISTED],
         "delivered_and_dead_lettered": sorted(
@@ -362,8 +379,11 @@ def latency(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
 def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     """Per time bucket: acknowledged sends and how many were delivered, for the report's plots."""
     width = float(test.get("bucket_s", 1.0))
-    buckets: dict[int, dict[str, int]] = defaultdict(lambda: {"sent": 0, "delivered": 0, "received": 0})
+    buckets: dict[int, dict[str, int]] = defaultdict(
+        lambda: {"sent": 0, "delivered": 0, "received": 0, "refused": 0})
     for message in classify_messages(test, history, dlq):
+        if message.outcome == "fail":
+            buckets[int(message.invoked // width)]["refused"] += 1
         if message.status in ("delivered", "dead_lettered", "lost"):
             bucket = buckets[int(message.invoked // width)]
             bucket["sent"] += 1

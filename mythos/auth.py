@@ -54,7 +54,7 @@ ADMIN_USERNAME = "admin"
 USERNAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,19}$")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
-TOKEN_ALGORITHM = "HS256"
+TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
 # The same words for every credential failure: the client must not learn which part was wrong.
 BAD_CREDENTIALS = "Invalid username or password"
 
@@ -108,7 +108,7 @@ class InviteStore:
             json.dump(codes, fh, indent=2)
         os.replace(tmp, self.path)
 
-    def list(self) -> list[str]:
+    def list_codes(self) -> list[str]:
         with self._locked():
             return self._read()
 
@@ -181,8 +181,7 @@ class AuthService:
         self.tokens = tokens
         self.start_room_id = start_room_id
         self._hasher = PasswordHasher()
-        # Verifying against this when the user does not exist keeps timing from revealing names.
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        self._dummy_hash: str | None = None
 
     async def hash_password(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -220,6 +219,9 @@ class AuthService:
     async def login(self, username: str, password: str) -> tuple[Player, str]:
         player = await self.db.get_player_by_name(username)
         if player is None:
+            # Verifying against a throwaway hash keeps timing from revealing which names exist.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self.hash_password(secrets.token_urlsafe(16))
             await self.verify_password(self._dummy_hash, password)
             raise AuthError(BAD_CREDENTIALS)
         if not await self.verify_password(player.password_hash, password):
@@ -249,7 +251,8 @@ class AuthService:
             except IntegrityError:
                 # Another process sharing the database created it first.
                 existing = await self.db.get_player_by_name(ADMIN_USERNAME)
-                assert existing is not None
+                if existing is None:
+                    raise
                 player = existing
             else:
                 log.info("admin_created", player_id=player.id)
@@ -261,7 +264,8 @@ class AuthService:
             updates["is_admin"] = True
         if updates:
             updated = await self.db.update_player(player.id, **updates)
-            assert updated is not None
+            if updated is None:
+                raise RuntimeError("admin account vanished during update")
             player = updated
             log.info("admin_updated", player_id=player.id, fields=sorted(updates))
         return player

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["NPC", "Alias", "Base", "Database", "NPCBase", "Player", "SEED_NPCS"]
+__all__ = ["NPC", "SEED_NPCS", "Alias", "Base", "Database", "NPCBase", "Player"]
 
 
 def _now() -> datetime:
@@ -73,7 +73,7 @@ SEED_NPCS: tuple[dict[str, str], ...] = (
     {
         "name": "Librarian Armitage",
         "room_id": "orne_library",
-        "description": "An old man in a rumpled tweed coat who knows exactly which books must never be opened.",
+        "description": "An old man in a rumpled tweed coat who knows which books must never be opened.",
     },
     {
         "name": "Zadok Allen",
@@ -147,7 +147,8 @@ class Database:
         return True
 
     async def _seed_npcs(self) -> None:
-        assert self._npc_sessions is not None
+        if self._npc_sessions is None:
+            raise RuntimeError("database is not started")
         async with self._npc_sessions() as session:
             existing = set((await session.scalars(select(NPC.name))).all())
             session.add_all(NPC(**npc) for npc in SEED_NPCS if npc["name"] not in existing)

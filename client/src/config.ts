@@ -20,6 +20,8 @@ export interface ConnectionConfig {
   heartbeatIntervalMs: number;
   /** Silence on a link longer than this counts as a drop (default: two heartbeat intervals). */
   heartbeatTimeoutMs: number;
+  /** How long a link must stay up before the attempt count starts again from zero. */
+  stableAfterMs: number;
   /** Pause between the SSE stream opening and the WebSocket opening. */
   wsStartDelayMs: number;
 }
@@ -39,6 +41,7 @@ export const DEFAULT_CONFIG: Readonly<ConnectionConfig> = Object.freeze({
   attemptTimeoutMs: 5_000,
   heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   heartbeatTimeoutMs: 2 * DEFAULT_HEARTBEAT_INTERVAL_MS,
+  stableAfterMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   wsStartDelayMs: 0,
 });
 

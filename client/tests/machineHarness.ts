@@ -23,7 +23,7 @@ export const TEST_CONFIG: ConnectionConfig = {
 };
 
 export interface Harness {
-  service: Interpreter<ConnectionContext, any, ConnectionEvent>;
+  service: Interpreter<ConnectionContext, any, ConnectionEvent, any, any>;
   clock: SimulatedClock;
   open: { sse: number; ws: number };
   closed: { sse: number; ws: number };

@@ -13,7 +13,9 @@ __all__ = ["ADMIN_COMMANDS", "ADMIN_HELP_LINES"]
 
 
 async def _target(ctx: CommandContext, cmd: ParsedCommand, usage: str) -> Player | CommandResult:
-    args = [a for a in cmd.args if a.lower() != "admin"] if cmd.verb in ("grant", "revoke") else list(cmd.args)
+    args = list(cmd.args)
+    if cmd.verb in ("grant", "revoke"):
+        args = [a for a in args if a.lower() != "admin"]
     if not args:
         return CommandResult.fail(f"Usage: {usage}")
     player = await ctx.services.db.get_player_by_name(args[0])
@@ -58,7 +60,9 @@ _FLAG_MESSAGES: dict[tuple[str, bool], tuple[str, str]] = {
 }
 
 
-async def _set_flag(ctx: CommandContext, cmd: ParsedCommand, field: str, value: bool, usage: str) -> CommandResult:
+async def _set_flag(
+    ctx: CommandContext, cmd: ParsedCommand, field: str, value: bool, usage: str
+) -> CommandResult:
     target = await _target(ctx, cmd, usage)
     if isinstance(target, CommandResult):
         return target

@@ -9,7 +9,7 @@ from mythos.commands.parser import ParsedCommand, normalize_direction
 from mythos.realtime.chat import ChatMessage
 from mythos.world.movement import relocate
 
-__all__ = ["BUILTIN_COMMANDS", "CHAT_UNAVAILABLE", "Handler", "MAX_CHAT_LENGTH"]
+__all__ = ["BUILTIN_COMMANDS", "CHAT_UNAVAILABLE", "MAX_CHAT_LENGTH", "Handler"]
 
 Handler = Callable[[CommandContext, ParsedCommand], Awaitable[CommandResult]]
 
@@ -41,7 +41,9 @@ async def go(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
         return CommandResult.fail("Go where? Try: go north (or n, s, e, w, u, d).")
     direction = normalize_direction(cmd.args[0])
     if direction is None:
-        return CommandResult.fail(f"'{cmd.args[0]}' is not a direction. Use north, south, east, west, up or down.")
+        return CommandResult.fail(
+            f"'{cmd.args[0]}' is not a direction. Use north, south, east, west, up or down."
+        )
     world = ctx.services.world
     here = world.room_or_start(ctx.actor.room_id)
     target = world.exit_from(here.id, direction)

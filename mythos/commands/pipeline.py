@@ -52,8 +52,7 @@ async def dispatch(command: str, ctx: CommandContext) -> CommandResult:
         return CommandResult.fail("Type a command, or 'help' for a list.", "empty_command")
     handler, refusal = resolve_handler(parsed.verb, ctx.actor)
     if handler is None:
-        assert refusal is not None
-        return refusal
+        return refusal or CommandResult.fail("Unknown command.", "unknown_command")
     return await handler(ctx, parsed)
 
 

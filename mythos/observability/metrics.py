@@ -1,18 +1,22 @@
 """NATS error-boundary metrics: a JSON snapshot for the admin API and Prometheus text for scrapers.
 
 Each collector owns its own Prometheus registry, so several app instances (and tests) can live in
-one process without clashing on the global default registry.
+one process without clashing on the global default registry. The per-channel message counters
+are counted in plain dicts and exported by a custom collector at scrape time: they run once per
+chat line, and a prometheus_client child's lock and checks cost more than the handler's own work.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["BREAKER_STATES", "CONNECTION_STATES", "PROMETHEUS_CONTENT_TYPE", "MetricsCollector"]
 
@@ -25,29 +29,50 @@ CONNECTION_STATES: tuple[str, ...] = (
     "reconnecting",
     "circuit_open",
 )
-# Chat fan-out over loopback is sub-millisecond; the upper buckets catch a publish that waited on retries.
+# Chat over loopback acks in well under a millisecond; the upper buckets catch publishes that retried.
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 
 def _state_name(state: object) -> str:
-    """Accept an enum (CircuitState, link state) or a plain string."""
-    value = getattr(state, "value", state)
-    return str(value)
+    """Accept an enum (CircuitState, ConnectionState) or a plain string."""
+    return str(getattr(state, "value", state))
+
+
+class _ChannelCounts:
+    """A per-channel counter: the hot path is one dict add; new channels are added under a lock
+    so a scrape thread copying the dict never sees it change size."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self.counts: dict[str, int] = {}
+
+    def inc(self, channel: str) -> None:
+        try:
+            self.counts[channel] += 1
+        except KeyError:
+            with self._lock:
+                self.counts[channel] = self.counts.get(channel, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+
+class _ChannelCollector(Collector):
+    """Exports the per-channel counters as Prometheus counters at scrape time."""
+
+    def __init__(self, namespace: str, families: dict[str, tuple[str, _ChannelCounts]]) -> None:
+        self._namespace = namespace
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        for name, (documentation, counts) in self._families.items():
+            family = CounterMetricFamily(f"{self._namespace}_{name}", documentation, labels=["channel"])
+            for channel, value in sorted(counts.snapshot().items()):
+                family.add_metric([channel], value)
+            yield family
 
 
 class MetricsCollector:
@@ -55,9 +80,9 @@ class MetricsCollector:
 
     def __init__(self, namespace: str = "mythos") -> None:
         self._lock = threading.Lock()
-        self._processed: Counter[str] = Counter()
-        self._failed: Counter[str] = Counter()
-        self._dlq: Counter[str] = Counter()
+        self._processed = _ChannelCounts(self._lock)
+        self._failed = _ChannelCounts(self._lock)
+        self._dlq = _ChannelCounts(self._lock)
         self._breaker_state = "closed"
         self._connection_state = "disconnected"
         self._reconnects = 0
@@ -66,60 +91,35 @@ class MetricsCollector:
         self._publish_sum = 0.0
         self.registry = CollectorRegistry(auto_describe=True)
         ns = namespace
-        self._p_processed = PromCounter(
-            "nats_messages_processed",
-            "Messages delivered to local players",
-            ["channel"],
-            namespace=ns,
-            registry=self.registry,
+        self.registry.register(
+            _ChannelCollector(
+                ns,
+                {
+                    "nats_messages_processed": ("Messages delivered to local players", self._processed),
+                    "nats_messages_failed": ("Message processing attempts that failed", self._failed),
+                    "nats_messages_dead_lettered": ("Messages written to the dead-letter queue", self._dlq),
+                },
+            )
         )
-        self._p_failed = PromCounter(
-            "nats_messages_failed",
-            "Message processing attempts that failed",
-            ["channel"],
-            namespace=ns,
-            registry=self.registry,
-        )
-        self._p_dlq = PromCounter(
-            "nats_messages_dead_lettered",
-            "Messages written to the dead-letter queue",
-            ["channel"],
-            namespace=ns,
-            registry=self.registry,
-        )
+        reg = self.registry
         self._p_breaker = Gauge(
-            "nats_circuit_breaker_state",
-            "1 for the breaker's current state, 0 for the others",
-            ["state"],
-            namespace=ns,
-            registry=self.registry,
-        )
+            "nats_circuit_breaker_state", "1 for the breaker's current state, 0 for the others", ["state"],
+            namespace=ns, registry=reg,
+        )  # fmt: skip
         self._p_connection = Gauge(
-            "nats_connection_state",
-            "1 for the NATS link's current state, 0 for the others",
-            ["state"],
-            namespace=ns,
-            registry=self.registry,
-        )
+            "nats_connection_state", "1 for the NATS link's current state, 0 for the others", ["state"],
+            namespace=ns, registry=reg,
+        )  # fmt: skip
         self._p_reconnects = PromCounter(
-            "nats_reconnects",
-            "Times the NATS link came back after a loss",
-            namespace=ns,
-            registry=self.registry,
+            "nats_reconnects", "Times the NATS link came back after a loss", namespace=ns, registry=reg
         )
         self._p_dlq_depth = Gauge(
-            "nats_dlq_depth",
-            "Entries waiting in the dead-letter queue",
-            namespace=ns,
-            registry=self.registry,
+            "nats_dlq_depth", "Entries waiting in the dead-letter queue", namespace=ns, registry=reg
         )
         self._p_latency = Histogram(
-            "nats_publish_latency_seconds",
-            "Time from publish call to server acknowledgement",
-            namespace=ns,
-            registry=self.registry,
-            buckets=LATENCY_BUCKETS,
-        )
+            "nats_publish_latency_seconds", "Time from publish call to server acknowledgement",
+            namespace=ns, registry=reg, buckets=LATENCY_BUCKETS,
+        )  # fmt: skip
         self._set_one_hot(self._p_breaker, BREAKER_STATES, self._breaker_state)
         self._set_one_hot(self._p_connection, CONNECTION_STATES, self._connection_state)
 
@@ -130,19 +130,13 @@ class MetricsCollector:
             gauge.labels(state=name).set(1.0 if name == current else 0.0)
 
     def record_message_processed(self, channel: str) -> None:
-        with self._lock:
-            self._processed[channel] += 1
-        self._p_processed.labels(channel=channel).inc()
+        self._processed.inc(channel)
 
     def record_message_failed(self, channel: str) -> None:
-        with self._lock:
-            self._failed[channel] += 1
-        self._p_failed.labels(channel=channel).inc()
+        self._failed.inc(channel)
 
     def record_message_dlq(self, channel: str) -> None:
-        with self._lock:
-            self._dlq[channel] += 1
-        self._p_dlq.labels(channel=channel).inc()
+        self._dlq.inc(channel)
 
     def set_circuit_breaker_state(self, state: object) -> None:
         name = _state_name(state)
@@ -174,8 +168,8 @@ class MetricsCollector:
 
     def get_metrics(self) -> dict[str, Any]:
         """The JSON shape served at GET /api/metrics."""
+        processed, failed, dlq = self._processed.snapshot(), self._failed.snapshot(), self._dlq.snapshot()
         with self._lock:
-            processed, failed, dlq = dict(self._processed), dict(self._failed), dict(self._dlq)
             nats = {
                 "messages_processed": sum(processed.values()),
                 "messages_failed": sum(failed.values()),

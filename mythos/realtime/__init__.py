@@ -1,1 +1,1 @@
-"""Realtime delivery: SSE, WebSocket and the NATS link with its error boundaries."""
+"""Real-time delivery: sessions and connections, SSE and WebSocket transports, and the NATS link."""

@@ -6,7 +6,6 @@ Open stops hammering a NATS server that is down; after `timeout` one probe is le
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -77,7 +76,7 @@ class CircuitBreaker:
         self._successes = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
-        self._lock = asyncio.Lock()
+        self._state = CircuitState.CLOSED
         self._listeners: list[StateListener] = []
 
     @classmethod
@@ -93,9 +92,9 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """Current state; an expired open breaker reports half_open, as the next call would probe."""
-        if self._fsm.current_state_value == CircuitState.OPEN.value and self._timeout_elapsed():
+        if self._state is CircuitState.OPEN and self._timeout_elapsed():
             self._transition("probe", "timeout elapsed")
-        return CircuitState(self._fsm.current_state_value)
+        return self._state
 
     @property
     def failure_count(self) -> int:
@@ -114,7 +113,7 @@ class CircuitBreaker:
 
     def _transition(self, event: str, cause: str) -> None:
         self._fsm.send(event, cause=cause)
-        new = CircuitState(self._fsm.current_state_value)
+        new = self._state = CircuitState(self._fsm.current_state_value)
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
         self._successes = 0
@@ -123,32 +122,46 @@ class CircuitBreaker:
         for listener in self._listeners:
             listener(new)
 
+    def before_call(self) -> bool:
+        """Admit a call or raise CircuitBreakerOpen; True when the admitted call is the probe.
+
+        With `after_success` / `after_failure` this lets a hot path use the breaker without an
+        extra coroutine layer. No lock: between awaits the event loop runs this atomically.
+        """
+        if self._state is CircuitState.CLOSED:
+            return False
+        if self.state is CircuitState.OPEN:
+            raise CircuitBreakerOpen(self.retry_after())
+        if self._probe_in_flight:
+            raise CircuitBreakerOpen(0.0)
+        self._probe_in_flight = True
+        return True
+
+    def after_success(self, probing: bool) -> None:
+        if probing:
+            self._probe_in_flight = False
+        if probing or self._failures:
+            self._on_success()
+
+    def after_failure(self, error: BaseException, probing: bool) -> None:
+        if probing:
+            self._probe_in_flight = False
+        if not self._excluded(error):
+            self._on_failure(error)
+
     async def call(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """Call through unless open; only one probe runs at a time while half-open."""
-        async with self._lock:
-            state = self.state
-            if state is CircuitState.OPEN:
-                raise CircuitBreakerOpen(self.retry_after())
-            if state is CircuitState.HALF_OPEN:
-                if self._probe_in_flight:
-                    raise CircuitBreakerOpen(0.0)
-                self._probe_in_flight = True
-            probing = state is CircuitState.HALF_OPEN
+        probing = self.before_call()
         try:
             result = await func(*args, **kwargs)
         except Exception as error:
-            async with self._lock:
-                self._probe_in_flight = False if probing else self._probe_in_flight
-                if not self._excluded(error):
-                    self._on_failure(error)
+            self.after_failure(error, probing)
             raise
-        async with self._lock:
-            self._probe_in_flight = False if probing else self._probe_in_flight
-            self._on_success()
+        self.after_success(probing)
         return result
 
     def _on_failure(self, error: BaseException) -> None:
-        current = CircuitState(self._fsm.current_state_value)
+        current = self._state
         if current is CircuitState.HALF_OPEN:
             self._transition("trip", f"probe failed: {error!r}")
             return
@@ -159,7 +172,7 @@ class CircuitBreaker:
             self._transition("trip", f"{self._failures} consecutive failures, last {error!r}")
 
     def _on_success(self) -> None:
-        current = CircuitState(self._fsm.current_state_value)
+        current = self._state
         if current is CircuitState.HALF_OPEN:
             self._successes += 1
             if self._successes >= self.success_threshold:

@@ -129,11 +129,17 @@ class MetricsSink(Protocol):
 
 
 def metrics_observer(metrics: MetricsSink) -> Observer:
-    """Export the state, and count a reconnect whenever the link comes back after a loss."""
+    """Export the state, and count a reconnect whenever the link comes back after a loss,
+    whether nats-py reconnected or the supervisor had to start a fresh connection."""
+    lost = False
 
     def observe(transition: Transition) -> None:
+        nonlocal lost
         metrics.set_connection_state(transition.target)
-        if transition.event == "established" and transition.source is ConnectionState.RECONNECTING:
+        if transition.target is ConnectionState.RECONNECTING:
+            lost = True
+        elif transition.event == "established" and lost:
+            lost = False
             metrics.record_reconnect()
 
     return observe

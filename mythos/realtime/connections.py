@@ -7,6 +7,7 @@ replaying the buffer is atomic: no event can slip between the replay and the liv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import deque
@@ -22,6 +23,10 @@ __all__ = ["Connection", "ConnectionManager", "PlayerChannel"]
 log = get_logger(__name__)
 
 _connection_ids = itertools.count(1)
+
+# How long a player whose last connection dropped still counts as in their room, so room events
+# keep landing in their replay buffer and a quick reconnect with Last-Event-ID misses nothing.
+PRESENCE_GRACE_S = 30.0
 
 
 @dataclass(eq=False)
@@ -63,18 +68,28 @@ class PlayerChannel:
     next_sequence: int = field(default_factory=lambda: int(time.time() * 1000))
     session_id: str | None = None
     connections: list[Connection] = field(default_factory=list)
+    disconnected_at: float | None = None
 
     @property
     def online(self) -> bool:
         return bool(self.connections)
 
+    def present(self, now: float, grace: float) -> bool:
+        """Online, or dropped less than `grace` seconds ago."""
+        if self.connections:
+            return True
+        return self.disconnected_at is not None and now - self.disconnected_at < grace
+
 
 class ConnectionManager:
     """Who is connected, in which room, and the per-player event streams."""
 
-    def __init__(self, buffer_size: int = 500, queue_size: int | None = None) -> None:
+    def __init__(
+        self, buffer_size: int = 500, queue_size: int | None = None, presence_grace: float = PRESENCE_GRACE_S
+    ) -> None:
         self.buffer_size = buffer_size
         self.queue_size = queue_size or max(buffer_size, 16)
+        self.presence_grace = presence_grace
         self._players: dict[int, PlayerChannel] = {}
 
     # Sessions and connections
@@ -111,6 +126,8 @@ class ConnectionManager:
         conn.close(conn.close_reason or "disconnected")
         if channel is not None and conn in channel.connections:
             channel.connections.remove(conn)
+            if not channel.connections:
+                channel.disconnected_at = time.monotonic()
             log.info("connection_closed", player_id=conn.player_id, transport=conn.transport)
 
     def _evict(self, channel: PlayerChannel, new_session_id: str) -> None:
@@ -123,10 +140,8 @@ class ConnectionManager:
                 {"reason": "new_login", "message": "You logged in from somewhere else."},
                 player_id=channel.player_id,
             )
-            try:
+            with contextlib.suppress(asyncio.QueueFull):
                 conn.queue.put_nowait(evicted)
-            except asyncio.QueueFull:
-                pass
             conn.close("evicted")
             channel.connections.remove(conn)
             log.info("session_evicted", player_id=channel.player_id, old_session=conn.session_id)
@@ -148,7 +163,11 @@ class ConnectionManager:
         return [c for c in self._players.values() if c.online]
 
     def players_in_room(self, room_id: str) -> list[PlayerChannel]:
-        return [c for c in self._players.values() if c.online and c.room_id == room_id]
+        """Players in the room, including those within the reconnect grace period."""
+        now = time.monotonic()
+        return [
+            c for c in self._players.values() if c.room_id == room_id and c.present(now, self.presence_grace)
+        ]
 
     def set_room(self, player_id: int, room_id: str) -> None:
         channel = self._players.get(player_id)
@@ -218,7 +237,7 @@ class ConnectionManager:
         channel = self._players.get(player_id)
         if channel is None:
             return []
-        return [e for e in channel.buffer if e.sequence_number is not None and e.sequence_number > last_event_id]
+        return [e for e in channel.buffer if (e.sequence_number or 0) > last_event_id]
 
     def _offer(self, channel: PlayerChannel, conn: Connection, event: EventEnvelope) -> None:
         try:
@@ -229,9 +248,12 @@ class ConnectionManager:
             conn.close("overflow")
             if conn in channel.connections:
                 channel.connections.remove(conn)
+                if not channel.connections:
+                    channel.disconnected_at = time.monotonic()
 
     def close_all(self, reason: str = "shutdown") -> None:
         for channel in self._players.values():
             for conn in list(channel.connections):
                 conn.close(reason)
             channel.connections.clear()
+            channel.disconnected_at = time.monotonic()

@@ -29,7 +29,7 @@ __all__ = ["Deliver", "JetStreamChat", "StreamSpec", "consumer_name"]
 
 log = get_logger(__name__)
 
-Deliver = Callable[[str, bytes], Awaitable[Any]]
+Deliver = Callable[[bytes, str], Awaitable[Any]]
 NAK_DELAY_S = 0.5  # redelivery delay after a failed fan-out that did not give its own retry_after
 
 
@@ -126,7 +126,7 @@ class JetStreamChat:
 
     # -- consume -------------------------------------------------------------------------------
     async def start_consumer(self, deliver: Deliver) -> None:
-        """Start the fetch loop; `deliver(subject, data)` must finish before the message is acked."""
+        """Start the fetch loop; `deliver(data, subject)` must finish before the message is acked."""
         self._deliver = deliver
         if self._js is not None:
             await self._subscribe()
@@ -204,7 +204,7 @@ class JetStreamChat:
             return
         assert self._deliver is not None
         try:
-            await self._deliver(msg.subject, msg.data)
+            await self._deliver(msg.data, msg.subject)
         except CircuitBreakerOpen as error:
             await _quietly(msg.nak(delay=max(error.retry_after, NAK_DELAY_S)))
             return

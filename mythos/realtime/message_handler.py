@@ -24,7 +24,6 @@ __all__ = [
     "DedupCache",
     "HandleOutcome",
     "NATSMessageHandler",
-    "RetryExhausted",
     "parse_message",
 ]
 
@@ -38,15 +37,6 @@ class HandleOutcome(StrEnum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
     DEAD_LETTERED = "dead_lettered"
-
-
-class RetryExhausted(Exception):
-    """Processing failed on every attempt; counts once against the breaker."""
-
-    def __init__(self, last_error: BaseException, attempts: int) -> None:
-        super().__init__(f"failed after {attempts} attempts: {last_error!r}")
-        self.last_error = last_error
-        self.attempts = attempts
 
 
 class DedupCache:
@@ -82,14 +72,16 @@ def parse_message(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
         data = raw
     else:
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise PermanentError(f"not JSON: {error}") from error
     if not isinstance(data, dict):
         raise PermanentError("message body is not an object")
-    missing = [f for f in REQUIRED_FIELDS if not data.get(f) and data.get(f) != 0]
-    if missing:
-        raise PermanentError(f"missing fields: {', '.join(missing)}")
+    for name in REQUIRED_FIELDS:  # a plain loop: this runs for every chat line
+        value = data.get(name)
+        if value is None or value == "":
+            missing = [f for f in REQUIRED_FIELDS if data.get(f) in (None, "")]
+            raise PermanentError(f"missing fields: {', '.join(missing)}")
     if not isinstance(data["message_id"], str) or not isinstance(data["content"], str):
         raise PermanentError("message_id and content must be strings")
     return data
@@ -100,6 +92,8 @@ class NATSMessageHandler:
 
     `dlq_when_open=False` makes an open breaker raise CircuitBreakerOpen instead, for transports
     that redeliver (JetStream naks the message and gets it again after retry_after).
+    `export_breaker_state=False` keeps this breaker out of the breaker-state gauge when another
+    breaker (the publish side's) is the one that reports NATS health.
     """
 
     def __init__(
@@ -111,6 +105,7 @@ class NATSMessageHandler:
         metrics: MetricsCollector | None = None,
         dedup: DedupCache | None = None,
         dlq_when_open: bool = True,
+        export_breaker_state: bool = True,
     ) -> None:
         self._fan_out = fan_out
         self.dlq = dlq
@@ -119,7 +114,7 @@ class NATSMessageHandler:
         self.metrics = metrics
         self.dedup = dedup or DedupCache()
         self.dlq_when_open = dlq_when_open
-        if metrics is not None:
+        if metrics is not None and export_breaker_state:
             self.breaker.add_listener(metrics.set_circuit_breaker_state)
 
     async def handle(self, raw: bytes | str | dict[str, Any], subject: str = "") -> HandleOutcome:
@@ -134,38 +129,38 @@ class NATSMessageHandler:
             log.debug("nats_message_duplicate", message_id=message_id)
             return HandleOutcome.DUPLICATE
         try:
-            await self.breaker.call(self._process_with_retry, message)
+            probing = self.breaker.before_call()
         except CircuitBreakerOpen:
             if not self.dlq_when_open:
                 raise
             return await self._dead_letter(message, "circuit breaker open", 0, channel)
-        except RetryExhausted as error:
-            return await self._dead_letter(message, error.last_error, error.attempts, channel)
-        except PermanentError as error:
-            return await self._dead_letter(message, error, self.retry.last_attempts, channel)
+        # Breaker -> retry -> processing, with the first attempt inline: the common case (fan-out
+        # works) then costs one await; a failure continues into retry's remaining attempts.
+        try:
+            await self._fan_out(message)
+        except Exception as first_error:
+            self._record_failed(channel)
+            ok, result = await self.retry.continue_after(first_error, self._attempt, message, channel)
+            if not ok:
+                self.breaker.after_failure(result, probing)
+                return await self._dead_letter(message, result, self.retry.last_attempts, channel)
+        self.breaker.after_success(probing)
         self.dedup.add(message_id)
         if self.metrics is not None:
             self.metrics.record_message_processed(channel)
         return HandleOutcome.PROCESSED
 
-    async def _process_with_retry(self, message: dict[str, Any]) -> None:
-        """Fan-out inside retry: its exceptions are what retry sees and counts."""
-        channel = str(message["channel"])
+    async def _attempt(self, message: dict[str, Any], channel: str) -> None:
+        """A retried fan-out: its exceptions are what retry sees and counts."""
+        try:
+            await self._fan_out(message)
+        except Exception:
+            self._record_failed(channel)
+            raise
 
-        async def attempt() -> None:
-            try:
-                await self._fan_out(message)
-            except Exception:
-                if self.metrics is not None:
-                    self.metrics.record_message_failed(channel)
-                raise
-
-        ok, result = await self.retry.retry_with_backoff(attempt)
-        if ok:
-            return
-        if is_permanent(result):
-            raise PermanentError(repr(result)) from result
-        raise RetryExhausted(result, self.retry.last_attempts)
+    def _record_failed(self, channel: str) -> None:
+        if self.metrics is not None:
+            self.metrics.record_message_failed(channel)
 
     async def _dead_letter(
         self, body: dict[str, Any], error: BaseException | str, retry_count: int, channel: str

@@ -112,10 +112,10 @@ class NATSService:
                 nats.connect(
                     servers=[cfg.url],
                     name="mythos",
-                    connect_timeout=cfg.connect_timeout,  # type: ignore[arg-type]
-                    reconnect_time_wait=cfg.reconnect_time_wait,  # type: ignore[arg-type]
+                    connect_timeout=cfg.connect_timeout,
+                    reconnect_time_wait=cfg.reconnect_time_wait,
                     max_reconnect_attempts=cfg.max_reconnect_attempts,
-                    ping_interval=cfg.ping_interval,  # type: ignore[arg-type]
+                    ping_interval=cfg.ping_interval,
                     max_outstanding_pings=cfg.max_outstanding_pings,
                     allow_reconnect=True,
                     error_cb=self._on_error,

@@ -87,20 +87,32 @@ class NATSRetryHandler:
         self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
     ) -> tuple[bool, Any]:
         """Return (True, result) on success, else (False, last_error); never raises Exception."""
-        last_error: Exception | None = None
-        for attempt in range(1, self.config.max_attempts + 1):
+        self.last_attempts = 1
+        try:
+            return True, await func(*args, **kwargs)
+        except Exception as error:  # the boundary: every failure becomes a value
+            return await self.continue_after(error, func, *args, **kwargs)
+
+    async def continue_after(
+        self, error: Exception, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> tuple[bool, Any]:
+        """The first attempt already failed with `error` (a caller's inline fast path): back off
+        and run the remaining attempts. Same result contract as retry_with_backoff."""
+        attempt = 1
+        while True:
+            self.last_attempts = attempt
+            if self._permanent(error):
+                log.warning("retry_permanent_error", attempt=attempt, error=repr(error))
+                return False, error
+            if attempt >= self.config.max_attempts:
+                log.warning("retry_exhausted", attempts=attempt, error=repr(error))
+                return False, error
+            delay = self.config.delay_for(attempt, self._rng)
+            log.info("retry_backoff", attempt=attempt, delay_s=round(delay, 4), error=repr(error))
+            await self._sleep(delay)
+            attempt += 1
             self.last_attempts = attempt
             try:
                 return True, await func(*args, **kwargs)
-            except Exception as error:  # the boundary: every failure becomes a value
-                last_error = error
-                if self._permanent(error):
-                    log.warning("retry_permanent_error", attempt=attempt, error=repr(error))
-                    return False, error
-                if attempt == self.config.max_attempts:
-                    break
-                delay = self.config.delay_for(attempt, self._rng)
-                log.info("retry_backoff", attempt=attempt, delay_s=round(delay, 4), error=repr(error))
-                await self._sleep(delay)
-        log.warning("retry_exhausted", attempts=self.config.max_attempts, error=repr(last_error))
-        return False, last_error
+            except Exception as next_error:
+                error = next_error

@@ -59,7 +59,10 @@ async def serve_websocket(
     pump = asyncio.create_task(_pump(sender, conn))
     reader = asyncio.create_task(_read(ws, sender, conn, services))
     try:
-        await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
+        if reader in done and conn.close_reason == "quit":
+            # Let the pump flush the goodbye before the socket closes.
+            await asyncio.wait({pump}, timeout=2.0)
     finally:
         for task in (pump, reader):
             task.cancel()
@@ -87,10 +90,15 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
     ip = ws.client.host if ws.client else None
     while True:
         try:
-            text = await ws.receive_text()
+            frame = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return
-        message = _decode(text)
+        if frame["type"] == "websocket.disconnect":
+            return
+        text = frame.get("text")
+        if text is None and frame.get("bytes") is not None:
+            text = frame["bytes"].decode("utf-8", errors="replace")
+        message = _decode(text or "")
         if message is None:
             await sender.send(error_message("invalid_message", "Expected a JSON object with a 'type'."))
             continue
@@ -103,7 +111,13 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
             if not isinstance(command, str):
                 await sender.send(error_message("invalid_message", "A command message needs data.command."))
                 continue
-            if await _run_command(command, sender, conn, services, ip):
+            try:
+                quit_now = await _run_command(command, sender, conn, services, ip)
+            except Exception as exc:  # one failing command must not take the session down
+                log.exception("command_failed", player_id=conn.player_id, error=str(exc))
+                await sender.send(error_message("internal_error", "That command failed; please try again."))
+                continue
+            if quit_now:
                 conn.close("quit")
                 return
         else:
@@ -118,12 +132,17 @@ async def _run_command(
     if player is None:
         await sender.send(error_message("unauthorized", "Your account no longer exists."))
         return True
-    result = await process_command_unified(command, Actor.from_player(player), services.game, source="ws", ip_address=ip)
+    actor = Actor.from_player(player)
+    result = await process_command_unified(command, actor, services.game, source="ws", ip_address=ip)
     if result.refused:
-        await sender.send(error_message(result.error_type or "invalid_command", result.text, result.retry_after))
+        error_type = result.error_type or "invalid_command"
+        await sender.send(error_message(error_type, result.text, result.retry_after))
         return False
     services.connections.send_to_player(
-        conn.player_id, EventType.COMMAND_RESULT, result.envelope_data(command), room_id=player.room_id
+        conn.player_id,
+        EventType.COMMAND_RESULT,
+        result.envelope_data(command),
+        room_id=str(result.data.get("room_id", actor.room_id)),
     )
     return result.quit
 

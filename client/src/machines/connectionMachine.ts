@@ -8,7 +8,7 @@
  * schedules a bounded, jittered retry or gives up in `failed`.
  */
 import { assign, createMachine, forwardTo, send } from 'xstate';
-import type { MachineOptions, State, StateMachine } from 'xstate';
+import type { MachineOptions, StateMachine } from 'xstate';
 import { DEFAULT_CONFIG, type ConnectionConfig } from '../config';
 import { backoffDelay } from './backoff';
 
@@ -72,7 +72,12 @@ export interface ConnectionDeps {
 }
 
 export type ConnectionMachine = StateMachine<ConnectionContext, any, ConnectionEvent>;
-export type ConnectionState = State<ConnectionContext, ConnectionEvent>;
+/** The parts of an XState state the client reads (structural, so any typegen variant fits). */
+export interface ConnectionState {
+  configuration: ReadonlyArray<{ key: string }>;
+  context: ConnectionContext;
+  event: { type: string };
+}
 
 export function initialContext(
   config: ConnectionConfig = DEFAULT_CONFIG,
@@ -232,7 +237,7 @@ export function connectionOptions(
       WS_START_DELAY: (ctx) => ctx.config.wsStartDelayMs,
       HEARTBEAT_TIMEOUT: (ctx) => ctx.config.heartbeatTimeoutMs,
       PING_INTERVAL: (ctx) => ctx.config.heartbeatIntervalMs,
-      STABLE_AFTER: (ctx) => ctx.config.heartbeatIntervalMs,
+      STABLE_AFTER: (ctx) => ctx.config.stableAfterMs,
       BACKOFF: (ctx) => ctx.retryDelayMs,
     },
     services: { sse: unbound, ws: unbound },

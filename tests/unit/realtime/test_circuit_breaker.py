@@ -32,7 +32,11 @@ async def bad_input() -> str:
 
 
 def make(clock: Clock, **kwargs: object) -> CircuitBreaker:
-    params: dict[str, object] = {"failure_threshold": 3, "timeout": timedelta(seconds=10), "success_threshold": 2}
+    params: dict[str, object] = {
+        "failure_threshold": 3,
+        "timeout": timedelta(seconds=10),
+        "success_threshold": 2,
+    }
     params.update(kwargs)
     return CircuitBreaker(clock=clock, **params)  # type: ignore[arg-type]
 
@@ -47,7 +51,11 @@ def test_state_values_and_defaults() -> None:
     assert [s.value for s in CircuitState] == ["closed", "open", "half_open"]
     breaker = CircuitBreaker()
     assert breaker.state is CircuitState.CLOSED
-    assert (breaker.failure_threshold, breaker.timeout, breaker.success_threshold) == (5, timedelta(seconds=60), 2)
+    assert (breaker.failure_threshold, breaker.timeout, breaker.success_threshold) == (
+        5,
+        timedelta(seconds=60),
+        2,
+    )
 
 
 async def test_closed_stays_closed_below_threshold_and_success_resets_count() -> None:
@@ -160,4 +168,8 @@ def test_from_nats_config() -> None:
         breaker_success_threshold = 1
 
     breaker = CircuitBreaker.from_nats_config(NatsSettings())
-    assert (breaker.failure_threshold, breaker.timeout, breaker.success_threshold) == (4, timedelta(seconds=5), 1)
+    assert (breaker.failure_threshold, breaker.timeout, breaker.success_threshold) == (
+        4,
+        timedelta(seconds=5),
+        1,
+    )

@@ -34,7 +34,12 @@ class Flaky:
 
 def test_spec_defaults_are_kept() -> None:
     config = RetryConfig()
-    assert (config.max_attempts, config.base_delay, config.max_delay, config.exponential_base) == (3, 1.0, 30.0, 2.0)
+    assert (config.max_attempts, config.base_delay, config.max_delay, config.exponential_base) == (
+        3,
+        1.0,
+        30.0,
+        2.0,
+    )
 
 
 @pytest.mark.parametrize("failures", [0, 1, 2])
@@ -100,9 +105,7 @@ def test_from_nats_config_uses_game_values() -> None:
     assert (config.max_attempts, config.base_delay, config.max_delay) == (4, 0.05, 1.0)
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"max_attempts": 0}, {"base_delay": -1.0}, {"exponential_base": 0.5}]
-)
+@pytest.mark.parametrize("kwargs", [{"max_attempts": 0}, {"base_delay": -1.0}, {"exponential_base": 0.5}])
 def test_invalid_config_is_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RetryConfig(**kwargs)  # type: ignore[arg-type]

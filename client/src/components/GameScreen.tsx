@@ -1,0 +1,53 @@
+/** The game terminal: indicator, scrollback, room panel, who is here, input line. */
+import type { GameView } from '../game/gameLog';
+import type { ConnectionView } from '../hooks/useConnectionStateMachine';
+import { CommandInput } from './CommandInput';
+import { ConnectionIndicator } from './ConnectionIndicator';
+import { Scrollback } from './Scrollback';
+
+export interface GameScreenProps {
+  username: string;
+  game: GameView;
+  connection: ConnectionView;
+  onCommand: (command: string) => void;
+  onReconnect: () => void;
+  onSignOut: () => void;
+}
+
+export function GameScreen({ username, game, connection, onCommand, onReconnect, onSignOut }: GameScreenProps) {
+  return (
+    <div className="game">
+      <header className="game__bar">
+        <span className="game__title">MYTHOS</span>
+        <ConnectionIndicator view={connection} onReconnect={onReconnect} />
+        <span className="game__user">
+          {username}
+          <button type="button" className="link-button" onClick={onSignOut}>
+            sign out
+          </button>
+        </span>
+      </header>
+      <main className="game__main">
+        <Scrollback lines={game.lines} />
+        <aside className="game__side">
+          <section aria-label="Room">
+            <h2 className="room__name">{game.room?.name ?? 'Nowhere yet'}</h2>
+            <p className="room__exits">
+              Exits: {game.room && game.room.exits.length > 0 ? game.room.exits.join(', ') : 'none'}
+            </p>
+          </section>
+          <section aria-label="Who is here">
+            <h3>Who is here</h3>
+            <ul className="occupants">
+              {game.occupants.length === 0 ? <li className="muted">no one else</li> : null}
+              {game.occupants.map((name) => (
+                <li key={name}>{name}</li>
+              ))}
+            </ul>
+          </section>
+        </aside>
+      </main>
+      <CommandInput onCommand={onCommand} />
+    </div>
+  );
+}

@@ -1,0 +1,174 @@
+"""``harness``: bring the topology up, run chaos scenarios, re-check histories, report, gate.
+
+Exit codes: ``chaos`` and ``analyze`` exit 1 when a checker found the history invalid (2 when
+``analyze`` can only say unknown); ``gate`` exits 1 naming every catalogue KPI that failed or
+is missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import pkgutil
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from harness.paths import DEFAULT_REPORTS
+
+__all__ = ["main"]
+
+reports_option = click.option("--reports", type=click.Path(path_type=Path), default=DEFAULT_REPORTS,
+                              show_default=True, help="Reports directory.")
+
+
+@click.group()
+def main() -> None:
+    """The Mythos verification harness."""
+    # Logs go to stderr so stdout stays machine-readable (``harness up`` prints JSON there).
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+@main.command()
+@click.option("--mythos", "mythos_count", default=1, show_default=True, type=click.IntRange(0, 8),
+              help="Game servers to start (0: only nats-server and toxiproxy).")
+@click.option("--no-jetstream", is_flag=True, help="Start nats-server without JetStream.")
+@click.option("--seconds", type=float, default=None, help="Stop after this long (default: until Ctrl-C).")
+@reports_option
+def up(mythos_count: int, no_jetstream: bool, seconds: float | None, reports: Path) -> None:
+    """Start the topology, print every address, and keep it up for poking by hand."""
+    from harness.paths import RunPaths
+    from harness.topology import Topology, TopologySpec
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream)
+    with Topology(spec, RunPaths.new("up", reports)) as topology:
+        click.echo(json.dumps(topology.describe(), indent=2))
+        click.echo("Up. Ctrl-C stops everything.", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait(seconds)
+
+
+def available_scenarios() -> list[str]:
+    import scenarios
+
+    names = [m.name for m in pkgutil.iter_modules(scenarios.__path__) if m.name != "base"]
+    return sorted(["noop", *names])
+
+
+def load_scenario(name: str) -> Any:
+    """A scenario module's ``SCENARIO`` (a ChaosTest); "noop" is the fault-free baseline."""
+    from scenarios.base import noop_test
+
+    if name == "noop":
+        return noop_test()
+    if name not in available_scenarios():
+        raise click.BadParameter(f"unknown scenario {name!r}; available: {', '.join(available_scenarios())}")
+    module = importlib.import_module(f"scenarios.{name}")
+    return module.SCENARIO
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@reports_option
+def chaos(names: tuple[str, ...], list_only: bool, reports: Path) -> None:
+    """Run chaos scenarios (all when none is named), then write reports/kpi/chaos.json."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from harness.results import write_chaos_suite
+    from scenarios.base import run_scenario
+
+    if list_only:
+        click.echo("\n".join(available_scenarios()))
+        return
+    chosen = list(names) or [n for n in available_scenarios() if n != "noop"] or ["noop"]
+    tests = [load_scenario(name) for name in chosen]
+    console = Console(stderr=True)
+    table = Table("scenario", "valid", "delivery", "loss", "dlq", "recovery p95 s", "availability", "run")
+    results = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console) as progress:
+        overall = progress.add_task(f"{len(tests)} scenarios", total=len(tests))
+        for test in tests:
+            task = progress.add_task(f"{test.name} (~{test.schedule.total_s:.0f} s + setup)", total=None)
+            result = run_scenario(test, reports=reports)
+            results.append(result)
+            progress.update(task, description=f"{test.name}: valid={result.valid}", total=1, completed=1)
+            progress.advance(overall)
+    for r in results:
+        table.add_row(r.scenario, str(r.valid), _fmt(r.check("delivery", "message_delivery_rate")),
+                      _fmt(r.check("delivery", "message_loss_rate")),
+                      _fmt(r.check("delivery", "dlq_accounted")),
+                      _fmt(r.check("recovery", "nats_recovery_s")),
+                      _fmt(r.check("availability", "availability_during_nats_faults")), r.run_id)
+    console.print(table)
+    click.echo(f"wrote {write_chaos_suite(reports)}")
+    if any(r.valid is False for r in results):
+        sys.exit(1)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@main.command()
+@click.argument("history", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dlq", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="DLQ entries (JSON list); default: dlq.json next to the history.")
+@click.option("--checker", "checkers", multiple=True, help="Checker to run (repeatable; default all).")
+def analyze(history: Path, dlq: Path | None, checkers: tuple[str, ...]) -> None:
+    """Re-check a saved history without running anything."""
+    from harness.checker import run_checks
+    from harness.history import load_history
+
+    meta, ops = load_history(history)
+    dlq_path = dlq or history.with_name("dlq.json")
+    entries = json.loads(dlq_path.read_text(encoding="utf-8")) if dlq_path.exists() else []
+    try:
+        result = run_checks(meta.test, ops, entries, names=list(checkers) or None)
+    except KeyError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(json.dumps(result, indent=2, default=str))
+    sys.exit({True: 0, False: 1}.get(result["valid"], 2))
+
+
+@main.command()
+@reports_option
+def report(reports: Path) -> None:
+    """Merge reports/kpi/*.json into reports/kpi.json and reports/kpi.html."""
+    from harness.report import build_report
+
+    json_path, html_path, verdict = build_report(reports)
+    click.echo(f"wrote {json_path} and {html_path}; gate {'passed' if verdict.passed else 'FAILED'}")
+
+
+@main.command(name="gate")
+@reports_option
+def gate_command(reports: Path) -> None:
+    """Exit 1 naming every catalogue KPI that failed or is missing."""
+    from harness.report import gate, load_suites, merge_kpis
+
+    merged = merge_kpis(load_suites(reports / "kpi"))
+    verdict = gate(merged)
+    for line in verdict.lines(merged):
+        click.echo(line, err=True)
+    if not verdict.passed:
+        click.echo(f"gate FAILED: {len(verdict.failed)} failed, {len(verdict.missing)} missing", err=True)
+        sys.exit(1)
+    click.echo("gate passed: every catalogue KPI measured and within spec")

@@ -1,0 +1,289 @@
+"""The KPI report: merge every suite file into reports/kpi.json and a self-contained kpi.html.
+
+The HTML has no external assets (plots are inline PNGs) so it can be attached to a CI run and
+read offline. The gate is computed here too, from the same merged data the report shows, so the
+report and ``harness gate`` cannot disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.kpi import CATALOGUE, EXTRA_KPIS, KPIResult, SuiteReport, load_suite, not_measured
+from harness.results import ScenarioResult, latest_results
+
+__all__ = ["GateVerdict", "MergedKPI", "build_report", "gate", "load_suites", "merge_kpis", "render_html"]
+
+ALWAYS_SHOWN = ("dependency_audit",)
+"""Shown as not measured when no suite measured them, so their absence is visible, not silent."""
+
+
+@dataclass(frozen=True, slots=True)
+class MergedKPI:
+    result: KPIResult
+    suite: str
+    gated: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), "suite": self.suite, "gated": self.gated,
+                "measured": self.result.measured, "goal_met": self.result.goal_met,
+                "distance_to_goal": self.result.distance_to_goal}
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    failed: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed and not self.missing
+
+    def lines(self, merged: Mapping[str, MergedKPI]) -> list[str]:
+        out = []
+        for kpi_id in self.missing:
+            suites = ", ".join(CATALOGUE[kpi_id].measured_by)
+            out.append(f"MISSING {kpi_id}: no suite reported it (measured by {suites})")
+        for kpi_id in self.failed:
+            r = merged[kpi_id].result
+            value = "not measured" if not r.measured else f"{r.value:g} {r.unit}"
+            out.append(f"FAILED  {kpi_id}: {value}, spec {r.comparator} {r.threshold} ({r.evidence})")
+        return out
+
+
+def load_suites(kpi_dir: Path) -> list[SuiteReport]:
+    """Every reports/kpi/<suite>.json; a corrupt file raises naming it."""
+    return [load_suite(path) for path in sorted(kpi_dir.glob("*.json"))]
+
+
+def _badness(entry: MergedKPI) -> tuple[int, float]:
+    r = entry.result
+    return (0 if not r.passed else 1, -(r.distance_to_goal or 0.0))
+
+
+def merge_kpis(suites: Sequence[SuiteReport]) -> dict[str, MergedKPI]:
+    """One entry per KPI id; when several suites report one, the worst stands (failed, then farthest)."""
+    merged: dict[str, MergedKPI] = {}
+    for suite in suites:
+        for result in suite.kpis:
+            gated = result.id in CATALOGUE
+            entry = MergedKPI(result, suite.suite, gated)
+            current = merged.get(result.id)
+            if current is None or _badness(entry) < _badness(current):
+                merged[result.id] = entry
+    for kpi_id in ALWAYS_SHOWN:
+        if kpi_id not in merged:
+            merged[kpi_id] = MergedKPI(not_measured(kpi_id, "no suite measured it"), "-", False)
+    order = {k: i for i, k in enumerate([*CATALOGUE, *EXTRA_KPIS])}
+    return dict(sorted(merged.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+
+
+def gate(merged: Mapping[str, MergedKPI]) -> GateVerdict:
+    missing = tuple(k for k in CATALOGUE if k not in merged)
+    failed = tuple(k for k in CATALOGUE if k in merged and not merged[k].result.passed)
+    return GateVerdict(failed=failed, missing=missing)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def _png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure(width: float = 7.0, height: float = 2.6) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def _close(fig: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def delivery_plot(result: ScenarioResult) -> str | None:
+    """Share of each second's acknowledged messages that were delivered, fault windows shaded."""
+    timeline = result.checks.get("timeline")
+    if not isinstance(timeline, Mapping) or not timeline.get("buckets"):
+        return None
+    buckets = timeline["buckets"]
+    fig, ax = _figure()
+    try:
+        xs = [b["t"] for b in buckets]
+        ax.step(xs, [b["delivered"] / b["sent"] if b["sent"] else None for b in buckets], where="post",
+                label="delivered / acknowledged")
+        ax2 = ax.twinx()
+        ax2.bar(xs, [b["received"] for b in buckets], width=float(timeline.get("bucket_s", 1.0)) * 0.8,
+                alpha=0.25, color="grey", label="receptions")
+        if any(b.get("refused") for b in buckets):
+            ax2.bar(xs, [b.get("refused", 0) for b in buckets],
+                    width=float(timeline.get("bucket_s", 1.0)) * 0.4, alpha=0.6, color="orange",
+                    label="refused sends")
+        ax2.set_ylabel("receptions / refusals")
+        ax2.legend(fontsize=7, loc="lower right")
+        for fault in timeline.get("faults", []):
+            if fault.get("start") is not None:
+                end = fault.get("healed") if fault.get("healed") is not None else xs[-1]
+                ax.axvspan(fault["start"], end, color="red", alpha=0.15)
+                ax.text(fault["start"], 1.02, str(fault.get("fault")), fontsize=7, color="darkred")
+        ax.set_ylim(-0.05, 1.1)
+        ax.set_xlabel("seconds since start")
+        ax.set_ylabel("delivery")
+        ax.set_title(result.scenario, fontsize=9)
+        return _png(fig)
+    finally:
+        _close(fig)
+
+
+def recovery_plot(results: Sequence[ScenarioResult]) -> str | None:
+    rows = [(r.scenario, t) for r in results for t in (r.check("recovery", "recovery_s") or [])]
+    if not rows:
+        return None
+    fig, ax = _figure(7.0, 0.4 * len(rows) + 1.0)
+    try:
+        ax.barh([f"{s} #{i}" for i, (s, _) in enumerate(rows)], [t for _, t in rows])
+        ax.axvline(CATALOGUE["nats_recovery_s"].goal, color="green", linestyle="--", label="goal")
+        ax.set_xlabel("seconds from heal to first delivery")
+        ax.legend(fontsize=7)
+        return _png(fig)
+    finally:
+        _close(fig)
+
+
+def latency_plot(results: Sequence[ScenarioResult]) -> str | None:
+    rows = [(r.scenario, [r.check("latency", f"p{q}_s") for q in (50, 95, 99)]) for r in results]
+    rows = [(s, v) for s, v in rows if all(x is not None for x in v)]
+    if not rows:
+        return None
+    fig, ax = _figure(7.0, 0.5 * len(rows) + 1.2)
+    try:
+        height = 0.25
+        for offset, (q, label) in enumerate(zip((0, 1, 2), ("p50", "p95", "p99"), strict=True)):
+            ax.barh([i + offset * height for i in range(len(rows))], [v[q] * 1000 for _, v in rows],
+                    height=height, label=label)
+        ax.set_yticks([i + height for i in range(len(rows))], [s for s, _ in rows])
+        ax.set_xlabel("send to delivery, ms")
+        ax.legend(fontsize=7)
+        return _png(fig)
+    finally:
+        _close(fig)
+
+
+# ---------------------------------------------------------------- HTML
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}
+th{background:#f3f3f3}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.nm{background:#fff4d6}
+.verdict{font-size:20px;font-weight:bold}.small{color:#666;font-size:12px}img{max-width:100%}
+"""
+
+
+def _fmt(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "not measured"
+    return f"{value:.4g} {unit}".strip()
+
+
+def _evidence(text: str, out_dir: Path) -> str:
+    first = text.split(" ", 1)[0].rstrip(",;:()")
+    if first and Path(first).exists():
+        href = os.path.relpath(Path(first).resolve(), out_dir.resolve())
+        rest = text[len(first):]
+        return f'<a href="{html.escape(href)}">{html.escape(first)}</a>{html.escape(rest)}'
+    return html.escape(text)
+
+
+def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], verdict: GateVerdict,
+                results: Sequence[ScenarioResult], out_dir: Path) -> str:
+    rows = []
+    for kpi_id, entry in merged.items():
+        r = entry.result
+        status = "pass" if r.passed else ("fail" if r.measured else "nm")
+        label = {"pass": "PASS", "fail": "FAIL", "nm": "NOT MEASURED"}[status]
+        if not entry.gated:
+            label += " (not gated)"
+        spec = "-" if r.threshold is None else f"{r.comparator} {r.threshold:g}"
+        distance = r.distance_to_goal
+        rows.append(
+            f"<tr class='{status}'><td>{html.escape(kpi_id)}</td>"
+            f"<td>{html.escape(spec)} {html.escape(r.unit)}</td>"
+            f"<td>{_fmt(r.goal, r.unit)}</td><td>{_fmt(r.value, r.unit)}</td><td>{label}</td>"
+            f"<td>{'met' if r.goal_met else _fmt(distance, r.unit)}</td><td>{html.escape(entry.suite)}</td>"
+            f"<td class='small'>{_evidence(r.evidence, out_dir)}</td></tr>")
+    for kpi_id in verdict.missing:
+        row = CATALOGUE[kpi_id]
+        spec = "-" if row.threshold is None else f"{row.comparator} {row.threshold:g}"
+        rows.append(f"<tr class='nm'><td>{kpi_id}</td><td>{spec} {row.unit}</td>"
+                    f"<td>{row.goal:g} {row.unit}</td><td>missing</td><td>MISSING</td><td></td>"
+                    f"<td>{', '.join(row.measured_by)}</td><td></td></tr>")
+    suite_rows = "".join(
+        f"<tr><td>{html.escape(s.suite)}</td><td>{s.started.isoformat()}</td><td>{s.finished.isoformat()}</td>"
+        f"<td>{s.wall_time_s:.1f}</td><td>{len(s.kpis)}</td></tr>" for s in suites)
+    plots = []
+    for result in results:
+        png = delivery_plot(result)
+        if png:
+            title = html.escape(result.scenario)
+            meta = f"run {html.escape(result.run_id)}, valid: {html.escape(str(result.valid))}"
+            plots.append(f"<h3>{title} <span class='small'>{meta}</span></h3>"
+                         f"<img src='data:image/png;base64,{png}'>")
+    for title, png_or_none in (("Recovery times", recovery_plot(results)),
+                               ("Delivery latency percentiles", latency_plot(results))):
+        if png_or_none:
+            plots.append(f"<h2>{title}</h2><img src='data:image/png;base64,{png_or_none}'>")
+    verdict_text = "GATE PASSED" if verdict.passed else (
+        f"GATE FAILED: {len(verdict.failed)} failed, {len(verdict.missing)} missing")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Mythos KPI report</title>
+<style>{CSS}</style></head><body>
+<h1>Mythos KPI report</h1>
+<p class="small">generated {datetime.now(UTC).isoformat()}</p>
+<p class="verdict {'pass' if verdict.passed else 'fail'}">{verdict_text}</p>
+<h2>KPIs</h2>
+<table><tr><th>KPI</th><th>spec</th><th>goal</th><th>measured</th><th>result</th><th>distance to goal</th>
+<th>suite</th><th>evidence</th></tr>{''.join(rows)}</table>
+<h2>Suites (wall time)</h2>
+<table><tr><th>suite</th><th>started</th><th>finished</th><th>wall time s</th><th>KPIs</th></tr>
+{suite_rows}</table>
+<h2>Chaos scenarios</h2>{''.join(plots) or '<p>No scenario results.</p>'}
+</body></html>
+"""
+
+
+def build_report(reports: Path) -> tuple[Path, Path, GateVerdict]:
+    """Write reports/kpi.json and reports/kpi.html from reports/kpi/*.json and reports/runs/*."""
+    suites = load_suites(reports / "kpi")
+    merged = merge_kpis(suites)
+    verdict = gate(merged)
+    results = latest_results(reports)
+    data = {
+        "generated": datetime.now(UTC).isoformat(),
+        "gate": {"passed": verdict.passed, "failed": list(verdict.failed), "missing": list(verdict.missing)},
+        "suites": [{"suite": s.suite, "started": s.started.isoformat(), "finished": s.finished.isoformat(),
+                    "wall_time_s": s.wall_time_s} for s in suites],
+        "kpis": [entry.to_dict() for entry in merged.values()],
+        "scenarios": [{"scenario": r.scenario, "run_id": r.run_id, "valid": r.valid, "history": r.history}
+                      for r in results],
+    }
+    reports.mkdir(parents=True, exist_ok=True)
+    json_path = reports / "kpi.json"
+    json_path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    html_path = reports / "kpi.html"
+    html_path.write_text(render_html(suites, merged, verdict, results, reports), encoding="utf-8")
+    return json_path, html_path, verdict

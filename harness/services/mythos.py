@@ -1,0 +1,134 @@
+"""A real mythos game server: ``python -m mythos serve`` configured only by environment variables.
+
+Each instance gets its own work directory (SQLite files, DATA_DIR with the DLQ, invites, logs)
+and per-run secrets, so runs never share state and no secret is a constant. ``kill()`` +
+``start()`` is the crash-and-restart fault: same port, same database, same DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from harness.services.process import ManagedProcess, free_port, wait_until
+
+__all__ = ["ADMIN_USERNAME", "MythosServer"]
+
+HOST = "127.0.0.1"
+START_TIMEOUT_S = 30.0
+HTTP_TIMEOUT_S = 3.0
+INVITE_COUNT = 200
+ADMIN_USERNAME = "admin"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+USER_AGENT = "mythos-harness"
+
+
+class MythosServer:
+    """``with MythosServer(work_dir, log_dir, nats_url=...) as srv: srv.base_url``."""
+
+    def __init__(self, work_dir: Path, log_dir: Path, *, nats_url: str, name: str = "mythos-0",
+                 port: int | None = None, extra_env: Mapping[str, str] | None = None,
+                 start_timeout: float = START_TIMEOUT_S) -> None:
+        self.name = name
+        self.port = port or free_port(HOST)
+        self.nats_url = nats_url
+        self.start_timeout = start_timeout
+        self.work_dir = work_dir / name
+        self.admin_password = secrets.token_urlsafe(18)
+        self.invites_file = self.work_dir / "invites.json"
+        self._invites: list[str] = []
+        env = {k: v for k, v in os.environ.items() if k != "MYTHOS_ENV_FILE"}
+        env.update(self.environment())
+        env.update(extra_env or {})
+        argv = [sys.executable, "-m", "mythos", "serve"]
+        self.process = ManagedProcess(name, argv, log_dir / f"{name}.log", env=env, cwd=self.work_dir)
+
+    def environment(self) -> dict[str, str]:
+        """The configuration contract's variables for this instance (secrets generated per run)."""
+        data = self.work_dir / "data"
+        return {
+            "SERVER_HOST": HOST,
+            "SERVER_PORT": str(self.port),
+            "DATABASE_URL": f"sqlite+aiosqlite:///{self.work_dir / 'mythos.db'}",
+            "NPC_DATABASE_URL": f"sqlite+aiosqlite:///{self.work_dir / 'npcs.db'}",
+            "NATS_ENABLED": "true",
+            "NATS_URL": self.nats_url,
+            "MYTHOSMUD_ADMIN_PASSWORD": self.admin_password,
+            "MYTHOSMUD_JWT_SECRET": secrets.token_urlsafe(48),
+            "LOGGING_ENVIRONMENT": "e2e_test",
+            "LOG_FORMAT": "json",
+            "INVITE_CODES_FILE": str(self.invites_file),
+            "LOG_BASE_DIR": str(self.work_dir / "logs"),
+            "DATA_DIR": str(data),
+            "PYTHONPATH": str(PROJECT_ROOT),
+        }
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work_dir / "data"
+
+    def take_invite(self) -> str:
+        """An unused invite code from this instance's file (written before the first start)."""
+        if not self._invites:
+            raise RuntimeError(f"{self.name}: out of invite codes")
+        return self._invites.pop()
+
+    def _write_invites(self) -> None:
+        if self.invites_file.exists():
+            return
+        self._invites = [secrets.token_urlsafe(9) for _ in range(INVITE_COUNT)]
+        self.invites_file.write_text(json.dumps(self._invites), encoding="utf-8")
+
+    def health(self) -> dict[str, Any]:
+        response = httpx.get(f"{self.base_url}/api/health", timeout=HTTP_TIMEOUT_S,
+                             headers={"User-Agent": USER_AGENT})
+        body: dict[str, Any] = response.json()
+        body["http_status"] = response.status_code
+        return body
+
+    def _healthy(self) -> bool:
+        return self.health()["http_status"] == 200
+
+    def start(self) -> float:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._write_invites()
+        self.process.start()
+        try:
+            return wait_until(self._healthy, timeout=self.start_timeout,
+                              what=f"{self.name} on {self.base_url}", alive=lambda: self.process.running)
+        except (TimeoutError, RuntimeError) as exc:
+            tail = self.process.log_tail()
+            self.process.stop()
+            raise RuntimeError(f"{exc}\n--- {self.process.log_path} ---\n{tail}") from exc
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def restart(self) -> float:
+        if self.process.running:
+            self.process.stop()
+        return self.start()
+
+    def __enter__(self) -> MythosServer:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

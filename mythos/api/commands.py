@@ -1,0 +1,41 @@
+"""POST /api/commands: run one command over plain HTTP, through the same pipeline as WebSocket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from mythos.auth import CurrentPlayer, ServicesDep
+from mythos.commands.context import Actor
+from mythos.commands.pipeline import process_command_unified
+from mythos.realtime.events import error_message
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["commands"])
+
+
+class CommandRequest(BaseModel):
+    command: str = Field(max_length=16_384)
+
+
+@router.post("/commands", response_model=None)
+async def run_command(
+    body: CommandRequest, player: CurrentPlayer, services: ServicesDep, request: Request
+) -> dict[str, Any] | JSONResponse:
+    ip = request.client.host if request.client else None
+    result = await process_command_unified(
+        body.command, Actor.from_player(player), services.game, source="http", ip_address=ip
+    )
+    if result.refused:
+        rate_limited = result.error_type == "rate_limited"
+        headers = {"Retry-After": str(max(1, round(result.retry_after or 1)))} if rate_limited else None
+        return JSONResponse(
+            error_message(result.error_type or "invalid_command", result.text, result.retry_after),
+            status_code=429 if rate_limited else 400,
+            headers=headers,
+        )
+    return {"event_type": "command_result", "data": result.envelope_data(body.command)}

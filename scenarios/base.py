@@ -1,0 +1,225 @@
+"""A chaos scenario, composed like a Jepsen test, and the runner that plays it.
+
+Roles:
+
+- **services**: :class:`harness.topology.Topology` (nats-server, toxiproxy, mythos x N);
+- **client**: :class:`harness.client.ScenarioPlayer`, real accounts over real WebSockets;
+- **nemesis**: the fault windows of the schedule (:func:`harness.schedule.run_nemesis`);
+- **schedule**: :class:`harness.schedule.Schedule`, the workload's pace and the fault windows;
+- **checker**: the named checkers of :mod:`harness.checker`, run on the saved history.
+
+:func:`noop_test` is the scenario with no fault; real scenarios are ``noop_test(...)`` with a
+name, a schedule and maybe a different topology. The steady state (Chaos Toolkit's hypothesis:
+every server healthy with NATS connected, players can chat) is checked before each fault and
+again after its heal, and recorded in the history for the ``steady_state`` checker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from harness.checker import CHECKERS, run_checks
+from harness.client import ScenarioPlayer, probe_health
+from harness.history import F, History, message_token
+from harness.paths import DEFAULT_REPORTS, RunPaths
+from harness.results import ScenarioResult, collect_dlq, now
+from harness.schedule import Schedule, run_nemesis
+from harness.topology import Topology, TopologySpec
+
+__all__ = ["ChaosTest", "noop_test", "run_scenario"]
+
+log = structlog.get_logger(__name__)
+
+STEADY_POLL_S = 0.25
+STEADY_CHAT_TIMEOUT_S = 3.0
+RECONNECT_BACKOFF_S = 0.5
+PLAYER_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosTest:
+    """One scenario: what runs, what breaks when, and what is checked. Pure data until run."""
+
+    name: str
+    evidence: str
+    topology: TopologySpec = field(default_factory=TopologySpec)
+    schedule: Schedule = field(default_factory=lambda: Schedule(duration_s=5.0, settle_s=2.0))
+    players: tuple[int, ...] = (0, 0, 0)
+    """The mythos instance each player connects to (by index)."""
+    checkers: tuple[str, ...] = tuple(CHECKERS)
+    echo_to_sender: bool = True
+    """Mythos delivers a speaker's own line back through NATS, so the speaker is a recipient too."""
+
+    def __post_init__(self) -> None:
+        if len(self.players) > len(PLAYER_NAMES):
+            raise ValueError(f"at most {len(PLAYER_NAMES)} players")
+        if any(i >= self.topology.mythos for i in self.players):
+            raise ValueError("a player is placed on a mythos instance the topology does not have")
+        unknown = [c for c in self.checkers if c not in CHECKERS]
+        if unknown:
+            raise ValueError(f"unknown checkers {unknown}")
+
+    def describe(self) -> dict[str, Any]:
+        """The history header: enough for ``harness analyze`` to re-check the run."""
+        return {"name": self.name, "evidence": self.evidence, "echo_to_sender": self.echo_to_sender,
+                "players": list(self.players), "checkers": list(self.checkers),
+                "schedule": self.schedule.to_dict(),
+                "topology": {**asdict(self.topology), "mythos_env": dict(self.topology.mythos_env)}}
+
+
+def noop_test(**overrides: Any) -> ChaosTest:
+    """The scenario with no faults: the baseline every real scenario extends."""
+    base = ChaosTest(name="noop", evidence="scenarios/base.py")
+    return replace(base, **overrides)
+
+
+class _Run:
+    """One execution of a ChaosTest against a live topology."""
+
+    def __init__(self, test: ChaosTest, topology: Topology, history: History) -> None:
+        self.test = test
+        self.topology = topology
+        self.history = history
+        self.players: list[ScenarioPlayer] = []
+        self._steady_seq = itertools.count(1)
+
+    async def setup(self) -> None:
+        for name, index in zip(PLAYER_NAMES, self.test.players, strict=False):
+            server = self.topology.mythos[index]
+            player = ScenarioPlayer(name, self.topology.client_url(index), self.history,
+                                    invite_code=server.take_invite())
+            await player.register_and_login()
+            if not await player.connect():
+                raise RuntimeError(f"{name} could not connect to {server.name} before any fault")
+            self.players.append(player)
+
+    async def teardown(self) -> None:
+        for player in self.players:
+            await player.close("teardown")
+
+    # -- steady state
+    async def steady_state(self, phase: str, window: str) -> bool:
+        """Health ok with NATS connected on every server, and a chat line reaching every player."""
+        deadline = self.history.now() + (self.test.schedule.recovery_timeout_s if phase == "after" else 5.0)
+        while True:
+            if await self._healthy() and await self._chat_round():
+                return True
+            if self.history.now() >= deadline:
+                return False
+            await asyncio.sleep(STEADY_POLL_S)
+
+    async def _healthy(self) -> bool:
+        async with httpx.AsyncClient(timeout=2.0, headers={"User-Agent": "mythos-harness"}) as http:
+            for index in range(len(self.topology.mythos)):
+                try:
+                    body = (await http.get(f"{self.topology.client_url(index)}/api/health")).json()
+                except (httpx.HTTPError, ValueError):
+                    return False
+                if body.get("status") != "ok" or body.get("nats") != "ok":
+                    return False
+        return True
+
+    async def _chat_round(self) -> bool:
+        connected = [p for p in self.players if p.connected]
+        if not connected:
+            return False
+        speaker = connected[0]
+        if await speaker.say() != "ok":
+            return False
+        token = message_token(speaker.name, speaker.seq)
+        waited = 0.0
+        while waited < STEADY_CHAT_TIMEOUT_S:
+            seen = {op.process for op in self.history.ops
+                    if op.f == F.RECV and (op.value or {}).get("token") == token}
+            if {p.name for p in connected} <= seen:
+                return True
+            await asyncio.sleep(0.05)
+            waited += 0.05
+        return False
+
+    # -- workload
+    async def _player_loop(self, player: ScenarioPlayer, until: float) -> None:
+        next_probe = 0.0
+        while self.history.now() < until:
+            if not player.connected and not await player.connect():
+                await asyncio.sleep(RECONNECT_BACKOFF_S)
+                continue
+            await player.say()
+            if self.history.now() >= next_probe:
+                await player.probe("look")
+                next_probe = self.history.now() + self.test.schedule.probe_interval_s
+            await asyncio.sleep(self.test.schedule.send_interval_s)
+
+    async def _health_loop(self, until: float) -> None:
+        while self.history.now() < until:
+            for index in range(len(self.topology.mythos)):
+                await probe_health(self.history, self.topology.client_url(index), process=f"prober{index}")
+            await asyncio.sleep(self.test.schedule.probe_interval_s)
+
+    async def execute(self) -> None:
+        schedule = self.test.schedule
+        await self.setup()
+        try:
+            await self._steady_recorded("before", "run")
+            origin = self.history.now()
+            until = origin + schedule.duration_s
+            tasks = [asyncio.create_task(self._player_loop(p, until)) for p in self.players]
+            tasks.append(asyncio.create_task(self._health_loop(until)))
+            nemesis = asyncio.create_task(run_nemesis(schedule, self.topology, self.history,
+                                                      steady_state=self.steady_state, origin=origin))
+            try:
+                await asyncio.gather(nemesis, *tasks)
+            finally:
+                for task in (nemesis, *tasks):
+                    task.cancel()
+                for task in (nemesis, *tasks):
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            await asyncio.sleep(schedule.settle_s)
+            self.history.observe("test", F.DRAIN)
+            await self._steady_recorded("after", "run")
+        finally:
+            await self.teardown()
+
+    async def _steady_recorded(self, phase: str, window: str) -> None:
+        invocation = self.history.invoke("probe", F.STEADY, {"phase": phase, "window": window})
+        if await self.steady_state(phase, window):
+            self.history.ok(invocation)
+        else:
+            self.history.fail(invocation, "steady state did not hold")
+
+
+def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
+                 checkers: Sequence[str] | None = None) -> ScenarioResult:
+    """Run ``test`` on a fresh topology, save history, DLQ and verdict under reports/runs/<run>/."""
+    paths = RunPaths.new(test.name, reports).create()
+    started = now()
+    history = History(paths.history, test=test.describe())
+    try:
+        with Topology(test.topology, paths) as topology:
+            asyncio.run(_Run(test, topology, history).execute())
+            dlq = collect_dlq(server.data_dir for server in topology.mythos)
+    finally:
+        history.close()
+    _write_json(paths.dlq, dlq)
+    checks = run_checks(test.describe(), history.ops, dlq, names=checkers or test.checkers)
+    result = ScenarioResult(scenario=test.name, run_id=paths.run_id, evidence=test.evidence,
+                            started=started, finished=now(), history=str(paths.history), checks=checks,
+                            schedule=test.schedule.to_dict())
+    result.save(paths.results)
+    log.info("scenario_checked", scenario=test.name, valid=checks["valid"], run=paths.run_id)
+    return result
+
+
+def _write_json(path: Path, data: Sequence[Mapping[str, Any]]) -> None:
+    path.write_text(json.dumps(list(data), indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,0 +1,150 @@
+"""The report renders what the suites measured, and the gate goes red on any failed or missing KPI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.checker import run_checks
+from harness.cli import main
+from harness.history import write_history
+from harness.kpi import CATALOGUE, kpi_from_catalogue, write_suite
+from harness.report import build_report, gate, load_suites, merge_kpis
+from harness.results import ScenarioResult, chaos_kpis, write_chaos_suite
+
+from .builders import HistoryBuilder
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PASSING = {
+    "backend_coverage": 90.0, "security_coverage": 95.0, "nats_coverage": 90.0, "config_coverage": 100.0,
+    "client_machine_coverage": 100.0, "client_coverage": 85.0, "invalid_config_rejected": 1.0,
+    "alias_bombs_blocked": 0, "validator_bypasses": 0, "dos_blocked_ratio": 0.99,
+    "compliant_p99_under_flood": 40.0, "message_delivery_rate": 1.0, "message_loss_rate": 0.0,
+    "dlq_accounted": 1.0, "nats_recovery_s": 0.4, "availability_during_nats_faults": 1.0,
+    "connection_success_rate": 1.0, "connection_recovery_s": 1.5, "infinite_reconnect_loops": 0,
+    "alias_check_us": 15.0, "rate_limit_check_us": 1.0, "nats_handler_overhead_ms": 0.1,
+    "rate_limiter_memory_kib_per_1000": 100.0, "alias_graph_memory_kib_per_1000": 300.0,
+    "xstate_bundle_gzip_kb": 15.0, "critical_vulnerabilities": 0,
+}
+
+
+def write_all(kpi_dir: Path, overrides: dict[str, float | None] | None = None,
+              skip: tuple[str, ...] = ()) -> None:
+    values = {**PASSING, **(overrides or {})}
+    by_suite: dict[str, list] = {}
+    for kpi_id, value in values.items():
+        if kpi_id in skip:
+            continue
+        suite = CATALOGUE[kpi_id].measured_by[0]
+        by_suite.setdefault(suite, []).append(kpi_from_catalogue(kpi_id, value, f"test {suite}"))
+    for suite, kpis in by_suite.items():
+        write_suite(suite, kpis, started=T0, finished=T0 + timedelta(seconds=7), out_dir=kpi_dir)
+
+
+def test_catalogue_fixture_covers_every_kpi() -> None:
+    assert set(PASSING) == set(CATALOGUE)
+
+
+def test_gate_passes_only_when_everything_is_measured_and_within_spec(tmp_path: Path) -> None:
+    write_all(tmp_path / "kpi")
+    runner = CliRunner()
+    result = runner.invoke(main, ["gate", "--reports", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+
+
+def test_gate_names_every_failed_and_missing_kpi(tmp_path: Path) -> None:
+    write_all(tmp_path / "kpi", overrides={"message_loss_rate": 0.01, "nats_recovery_s": None},
+              skip=("xstate_bundle_gzip_kb",))
+    result = CliRunner().invoke(main, ["gate", "--reports", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "FAILED  message_loss_rate" in result.output
+    assert "FAILED  nats_recovery_s: not measured" in result.output
+    assert "MISSING xstate_bundle_gzip_kb" in result.output
+    assert "2 failed, 1 missing" in result.output
+
+
+def test_gate_with_no_reports_at_all_is_red(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["gate", "--reports", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.count("MISSING") == len(CATALOGUE)
+
+
+def test_the_worst_of_two_suites_stands(tmp_path: Path) -> None:
+    write_suite("e2e", [kpi_from_catalogue("connection_success_rate", 1.0, "e2e")], started=T0, finished=T0,
+                out_dir=tmp_path)
+    write_suite("load", [kpi_from_catalogue("connection_success_rate", 0.5, "load")], started=T0, finished=T0,
+                out_dir=tmp_path)
+    merged = merge_kpis(load_suites(tmp_path))
+    assert merged["connection_success_rate"].suite == "load"
+    assert "connection_success_rate" in gate(merged).failed
+
+
+def test_dependency_audit_is_shown_as_not_measured(tmp_path: Path) -> None:
+    merged = merge_kpis([])
+    assert not merged["dependency_audit"].result.measured
+    assert not merged["dependency_audit"].gated
+
+
+def scenario_result(tmp_path: Path, name: str, lose: bool) -> ScenarioResult:
+    b = HistoryBuilder().connect(0.0, "alice", "bob").fault(2.0, 4.0)
+    for seq in range(1, 8):
+        b.say(float(seq), "alice", seq)
+        if not (lose and seq == 3):
+            b.recv(seq + 0.2, "bob", "alice", seq)
+    b.probe(3.0, "ok").drain(10.0)
+    history = write_history(tmp_path / "runs" / name / "history.jsonl", b.ops, test={"name": name})
+    checks = run_checks({}, b.ops, [])
+    result = ScenarioResult(scenario=name, run_id=name, evidence=f"scenarios/{name}.py", started=T0,
+                            finished=T0 + timedelta(seconds=12), history=str(history), checks=checks)
+    result.save(tmp_path / "runs" / name / "results.json")
+    return result
+
+
+def test_chaos_kpis_report_the_worst_scenario(tmp_path: Path) -> None:
+    good = scenario_result(tmp_path, "nats_partition", lose=False)
+    bad = scenario_result(tmp_path, "nats_blackhole", lose=True)
+    kpis = {k.id: k for k in chaos_kpis([good, bad])}
+    assert kpis["message_loss_rate"].value == pytest.approx(1 / 7)
+    assert not kpis["message_loss_rate"].passed
+    assert kpis["message_loss_rate"].evidence.startswith("scenarios/nats_blackhole.py")
+    assert kpis["nats_recovery_s"].value == pytest.approx(0.2)
+
+
+def test_report_renders_table_plots_and_wall_time(tmp_path: Path) -> None:
+    scenario_result(tmp_path, "nats_partition", lose=False)
+    write_chaos_suite(tmp_path)
+    write_all(tmp_path / "kpi", skip=tuple(k for k in CATALOGUE if CATALOGUE[k].measured_by[0] == "chaos"))
+    json_path, html_path, verdict = build_report(tmp_path)
+    data = json.loads(json_path.read_text())
+    assert data["gate"]["passed"] is verdict.passed is True
+    assert {s["suite"] for s in data["suites"]} >= {"chaos", "coverage", "bench"}
+    page = html_path.read_text()
+    assert "GATE PASSED" in page
+    assert page.count("data:image/png;base64,") == 3  # delivery timeline, recovery, latency
+    assert "dependency_audit" in page and "NOT MEASURED" in page
+    assert "wall time" in page and "<script" not in page
+
+
+def test_analyze_rechecks_a_saved_history_and_exits_by_verdict(tmp_path: Path) -> None:
+    good = scenario_result(tmp_path, "ok_run", lose=False)
+    bad = scenario_result(tmp_path, "bad_run", lose=True)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["analyze", good.history, "--checker", "delivery"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["delivery"]["message_delivery_rate"] == 1.0
+    lost = runner.invoke(main, ["analyze", bad.history, "--checker", "delivery"])
+    assert lost.exit_code == 1
+    assert json.loads(lost.output)["delivery"]["lost_tokens"] == ["msg_alice_3"]
+    unknown = runner.invoke(main, ["analyze", bad.history, "--checker", "steady_state"])
+    assert unknown.exit_code == 2
+    assert runner.invoke(main, ["analyze", bad.history, "--checker", "nope"]).exit_code != 0
+
+
+def test_chaos_lists_scenarios() -> None:
+    result = CliRunner().invoke(main, ["chaos", "--list"])
+    assert result.exit_code == 0
+    assert "noop" in result.output.split()
