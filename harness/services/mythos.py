@@ -43,6 +43,7 @@ class MythosServer:
         self.start_timeout = start_timeout
         self.work_dir = work_dir / name
         self.admin_password = secrets.token_urlsafe(18)
+        self.jwt_secret = secrets.token_urlsafe(48)  # kept across restarts: tokens stay valid
         self.invites_file = self.work_dir / "invites.json"
         self._invites: list[str] = []
         env = {k: v for k, v in os.environ.items() if k != "MYTHOS_ENV_FILE"}
@@ -62,7 +63,7 @@ class MythosServer:
             "NATS_ENABLED": "true",
             "NATS_URL": self.nats_url,
             "MYTHOSMUD_ADMIN_PASSWORD": self.admin_password,
-            "MYTHOSMUD_JWT_SECRET": secrets.token_urlsafe(48),
+            "MYTHOSMUD_JWT_SECRET": self.jwt_secret,
             "LOGGING_ENVIRONMENT": "e2e_test",
             "LOG_FORMAT": "json",
             "INVITE_CODES_FILE": str(self.invites_file),
@@ -97,6 +98,30 @@ class MythosServer:
         body: dict[str, Any] = response.json()
         body["http_status"] = response.status_code
         return body
+
+    def admin_token(self) -> str:
+        """Log in as the admin account the server creates from MYTHOSMUD_ADMIN_PASSWORD."""
+        response = httpx.post(f"{self.base_url}/auth/login", timeout=HTTP_TIMEOUT_S,
+                              headers={"User-Agent": USER_AGENT},
+                              json={"username": ADMIN_USERNAME, "password": self.admin_password})
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def metrics(self) -> dict[str, Any]:
+        """GET /api/metrics (admin only): breaker and NATS link state for steady-state checks."""
+        response = httpx.get(f"{self.base_url}/api/metrics", timeout=HTTP_TIMEOUT_S,
+                             headers={"User-Agent": USER_AGENT,
+                                      "Authorization": f"Bearer {self.admin_token()}"})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def prometheus(self) -> str:
+        """GET /metrics in Prometheus text format."""
+        response = httpx.get(f"{self.base_url}/metrics", timeout=HTTP_TIMEOUT_S,
+                             headers={"User-Agent": USER_AGENT})
+        response.raise_for_status()
+        return response.text
 
     def _healthy(self) -> bool:
         return self.health()["http_status"] == 200

@@ -270,11 +270,23 @@ class CommandSecurityService:
         return refusal.to_verdict() if refusal else ALLOW
 
     def validate(self, actor: ActorLike, command: str) -> SecurityVerdict:
-        refusal = self.validate_line(actor.name, command.strip())
-        return refusal.to_verdict() if refusal else ALLOW
+        """Content checks. The pipeline calls this for the raw line and again for each expanded
+        command, so the length allowed here is the expanded one; the raw line's own limit is
+        enforced by ``expand_aliases``, which only ever sees raw lines."""
+        line = command.strip()
+        ok, reason = CommandValidator.validate_command_content(line, max_length=self.limits.max_length)
+        if ok:
+            return ALLOW
+        self.limiter.try_acquire(actor.name, 1)
+        return SecurityVerdict.deny(ErrorType.INVALID_COMMAND.value, f"Command refused: {reason}.")
 
     async def expand_aliases(self, actor: ActorLike, command: str) -> tuple[SecurityVerdict, Sequence[str]]:
-        outcome = self.expand(actor.name, command.strip(), is_admin=actor.is_admin)
+        line = command.strip()
+        if len(line) > self.max_raw_length:
+            refusal = self.validate_line(actor.name, line)
+            assert refusal is not None
+            return refusal.to_verdict(), []
+        outcome = self.expand(actor.name, line, is_admin=actor.is_admin)
         if isinstance(outcome, Refusal):
             return outcome.to_verdict(), []
         return ALLOW, list(outcome.commands)

@@ -137,9 +137,7 @@ class NATSConfig(_Section):
     reconnect_watchdog_seconds: float = Field(10.0, gt=0, validation_alias=_env("NATS_RECONNECT_WATCHDOG"))
     use_jetstream: bool = Field(True, validation_alias=_env("NATS_USE_JETSTREAM"))
     publish_retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("NATS_PUBLISH_RETRY_ATTEMPTS"))
-    publish_retry_base_delay: float = Field(
-        0.05, ge=0, le=60, validation_alias=_env("NATS_PUBLISH_RETRY_BASE_DELAY")
-    )
+    publish_retry_base_delay: float = Field(0.05, ge=0, le=60, validation_alias=_env("NATS_PUBLISH_RETRY_BASE_DELAY"))
     publish_retry_max_delay: float = Field(1.0, ge=0, le=300, validation_alias=_env("NATS_PUBLISH_RETRY_MAX_DELAY"))
     breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("NATS_BREAKER_FAILURE_THRESHOLD"))
     breaker_timeout_seconds: float = Field(5.0, gt=0, validation_alias=_env("NATS_BREAKER_TIMEOUT"))
@@ -258,11 +256,11 @@ class AppConfig(BaseModel):
         `overrides` maps a section name to field values (used by tests and the harness).
         Raises one ValidationError listing the bad fields of every section.
         """
-        sections: dict[str, _Section] = {}
+        sections: dict[str, Any] = {}
         errors: list[InitErrorDetails] = []
         for name, model in cls.SECTIONS.items():
             try:
-                sections[name] = model(_env_file=env_file, **overrides.get(name, {}))  # type: ignore[call-arg]
+                sections[name] = model(_env_file=env_file, **overrides.get(name, {}))
             except ValidationError as exc:
                 errors.extend(_reraise_details(exc, name))
         if not errors:

@@ -209,6 +209,9 @@ async def test_expansion_guards_when_storage_changed_behind_the_check() -> None:
         expand_alias(storage, "ann", "a", "", AliasLimits(max_commands=2))
     with pytest.raises(ExpansionLimitError):
         expand_alias(storage, "ann", "a", "", AliasLimits(max_length=10))
+    storage = await make_storage(a="b $* $*", b="look")
+    with pytest.raises(ExpansionLimitError):
+        expand_alias(storage, "ann", "a", "x" * 20, AliasLimits(max_length=30))
 
 
 # -- commands ------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from mythos.commands.audit import MAX_FIELD_LENGTH, AuditLogger
 
 DAY = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
@@ -123,3 +125,30 @@ def test_concurrent_processes_neither_tear_nor_lose_lines(tmp_path: Path) -> Non
         p.join(timeout=120)
         assert p.exitcode == 0
     _assert_complete(tmp_path / "audit-2026-11-25.jsonl", 4, 400)
+
+
+def test_default_clock_is_utc_now_and_close_is_idempotent(tmp_path: Path) -> None:
+    audit = AuditLogger(tmp_path)
+    before = datetime.now(UTC)
+    audit.log_command("ann", "look", True)
+    audit.close()
+    audit.close()
+    (line,) = read_lines(audit.path_for(before))
+    assert datetime.fromisoformat(str(line["timestamp"])) >= before
+
+
+def test_a_short_write_is_completed_not_torn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    real_write = os.write
+    calls = []
+
+    def short_then_full(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        return real_write(fd, data[:10]) if len(calls) == 1 else real_write(fd, data)
+
+    audit = AuditLogger(tmp_path, clock=Clock(DAY))
+    monkeypatch.setattr("mythos.commands.audit.os.write", short_then_full)
+    audit.log_command("ann", "look", True)
+    assert len(read_lines(audit.path_for(DAY))) == 1
+    assert len(calls) == 2

@@ -159,13 +159,34 @@ async def test_alias_too_long_with_these_arguments(service: CommandSecurityServi
     assert "characters" in refusal.message
 
 
-async def test_expanded_commands_are_validated(service: CommandSecurityService) -> None:
-    await define(service, s="look; say $*")
-    refusal = service.check_and_expand("ann", "s ..\\..\\secrets")
+async def test_expanded_commands_are_validated(service: CommandSecurityService, audit_dir: Path) -> None:
+    await define(service, s="look; say <$1")  # harmless alone, dangerous once expanded
+    refusal = service.check_and_expand("ann", "s script")
     assert isinstance(refusal, Refusal) and refusal.error_type is ErrorType.INVALID_COMMAND
-    await define(service, t="look; say $1")
-    refusal = service.check_and_expand("ann", "t \x1b")
-    assert isinstance(refusal, Refusal)
+    assert refusal.message == "Alias 's', command 2: command refused: HTML script or markup injection."
+    assert refusal.to_ws_error() == {
+        "type": "error",
+        "error_type": "invalid_command",
+        "message": refusal.message,
+    }
+    assert service.limiter.remaining("ann") == 9
+    (line,) = audit_lines(audit_dir)
+    assert line["metadata"]["alias"] == "s"  # type: ignore[index]
+
+
+async def test_expansion_that_outgrows_its_check_is_refused(
+    service: CommandSecurityService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mythos.commands import security_service as module
+    from mythos.commands.aliases import ExpansionLimitError
+
+    def changed_behind_the_check(*args: object) -> list[str]:
+        raise ExpansionLimitError("storage changed")
+
+    await define(service, a="look")
+    monkeypatch.setattr(module, "expand_alias", changed_behind_the_check)
+    refusal = service.check_and_expand("ann", "a")
+    assert isinstance(refusal, Refusal) and refusal.error_type is ErrorType.ALIAS_TOO_LARGE
 
 
 async def test_admin_commands_are_forbidden_to_players_even_inside_aliases(
@@ -201,6 +222,13 @@ def test_forget_player_resets_the_budget(service: CommandSecurityService) -> Non
 # -- the pipeline seam -----------------------------------------------------------------------------
 
 
+def test_service_fits_the_pipeline_seam(service: CommandSecurityService) -> None:
+    from mythos.commands.security import CommandSecurity
+
+    seam: CommandSecurity = service  # mypy checks the protocol; the call below checks it at run time
+    assert seam.check_rate(Player("ann")).allowed
+
+
 async def test_seam_runs_the_same_checks(service: CommandSecurityService, audit_dir: Path) -> None:
     await define(service, greet="say hi; wave")
     ann = Player("ann")
@@ -210,9 +238,14 @@ async def test_seam_runs_the_same_checks(service: CommandSecurityService, audit_
     assert not verdict.allowed and verdict.error_type == "invalid_command"
     verdict, commands = await service.expand_aliases(ann, "greet")
     assert verdict.allowed and list(commands) == ["say hi", "wave"]
+    assert service.validate(ann, "say " + "x" * 5000).allowed, "expanded commands may be long"
+    verdict, commands = await service.expand_aliases(ann, "say " + "x" * 5000)
+    assert (
+        not verdict.allowed and verdict.error_type == "invalid_command" and "1000" in (verdict.message or "")
+    )
     verdict, commands = await service.expand_aliases(ann, "teleport bob")
     assert not verdict.allowed and verdict.error_type == "forbidden" and list(commands) == []
-    for _ in range(10):
+    for _ in range(7):
         await service.expand_aliases(ann, "look")
     verdict = service.check_rate(ann)
     assert not verdict.allowed and verdict.error_type == "rate_limited" and verdict.retry_after

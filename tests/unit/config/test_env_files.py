@@ -9,7 +9,6 @@ from pydantic import ValidationError
 
 from mythos.config import load_config, resolve_env_file
 
-
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted(REPO.glob(".env.*.example"))
 
@@ -42,9 +41,11 @@ def test_examples_hold_no_secrets_and_fail_until_filled(example: Path, tmp_path:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_examples_load_once_secrets_are_filled(example: Path, tmp_path: Path) -> None:
-    filled = example.read_text(encoding="utf-8").replace(
-        "MYTHOSMUD_ADMIN_PASSWORD=\n", "MYTHOSMUD_ADMIN_PASSWORD=Nyarlathotep-Crawls-99\n"
-    ).replace("MYTHOSMUD_JWT_SECRET=\n", "MYTHOSMUD_JWT_SECRET=" + "Xy7-" * 14 + "\n")
+    filled = (
+        example.read_text(encoding="utf-8")
+        .replace("MYTHOSMUD_ADMIN_PASSWORD=\n", "MYTHOSMUD_ADMIN_PASSWORD=Nyarlathotep-Crawls-99\n")
+        .replace("MYTHOSMUD_JWT_SECRET=\n", "MYTHOSMUD_JWT_SECRET=" + "Xy7-" * 14 + "\n")
+    )
     env_file = tmp_path / example.name
     env_file.write_text(filled, encoding="utf-8")
     config = load_config(env_file)
@@ -76,5 +77,5 @@ def test_precedence_of_files(tmp_path: Path, monkeypatch, valid_env) -> None:
 
 def test_missing_env_file_is_an_error(monkeypatch) -> None:
     monkeypatch.setenv("MYTHOS_ENV_FILE", "nope.env")
-    with pytest.raises(FileNotFoundError, match="nope.env"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.env"):
         load_config()

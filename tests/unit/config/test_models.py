@@ -23,7 +23,6 @@ from mythos.config import (
 from mythos.config.report import format_config_errors
 
 
-
 def _bad_vars(exc: ValidationError) -> set[str]:
     return {str(err["loc"][-1]) for err in exc.errors()}
 

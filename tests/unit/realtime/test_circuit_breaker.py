@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from hypothesis import note, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from statemachine.exceptions import TransitionNotAllowed
 
 from mythos.realtime.circuit_breaker import BreakerFSM, CircuitBreaker, CircuitBreakerOpen, CircuitState
@@ -122,8 +127,6 @@ async def test_half_open_to_open_on_probe_failure_restarts_timeout() -> None:
 
 
 async def test_only_one_probe_at_a_time_in_half_open() -> None:
-    import asyncio
-
     clock = Clock()
     breaker = make(clock)
     await trip(breaker, 3)
@@ -173,3 +176,70 @@ def test_from_nats_config() -> None:
         timedelta(seconds=5),
         1,
     )
+
+
+class BreakerModel(RuleBasedStateMachine):
+    """The real breaker against a plain reference model, over random calls and clock moves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loop = asyncio.new_event_loop()
+        self.clock = Clock()
+        self.breaker = make(self.clock)
+        self.state = "closed"
+        self.failures = 0
+        self.successes = 0
+        self.opened_at = 0.0
+
+    def teardown(self) -> None:
+        self.loop.close()
+
+    def _expected_now(self) -> str:
+        if self.state == "open" and self.clock.now - self.opened_at >= 10:
+            self.state, self.successes = "half_open", 0
+        return self.state
+
+    def _call(self, func: Any) -> str:
+        try:
+            self.loop.run_until_complete(self.breaker.call(func))
+        except CircuitBreakerOpen:
+            return "refused"
+        except ConnectionError:
+            return "failed"
+        return "ok"
+
+    @rule(ok=st.booleans())
+    def call(self, ok: bool) -> None:
+        expected = self._expected_now()
+        outcome = self._call(ok_call if ok else boom)
+        note(f"{expected} call ok={ok} -> {outcome}")
+        if expected == "open":
+            assert outcome == "refused"
+            return
+        assert outcome == ("ok" if ok else "failed")
+        if expected == "closed":
+            self.failures = 0 if ok else self.failures + 1
+            if self.failures >= 3:
+                self.state, self.opened_at = "open", self.clock.now
+        elif ok:
+            self.successes += 1
+            if self.successes >= 2:
+                self.state, self.failures = "closed", 0
+        else:
+            self.state, self.opened_at = "open", self.clock.now
+
+    @rule(seconds=st.floats(min_value=0, max_value=12))
+    def advance(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+    @invariant()
+    def same_state(self) -> None:
+        assert self.breaker.state.value == self._expected_now()
+
+
+async def ok_call() -> str:
+    return "ok"
+
+
+TestBreakerAgainstModel = BreakerModel.TestCase
+TestBreakerAgainstModel.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)

@@ -1,0 +1,43 @@
+"""Every scenario module is well-formed data: named after its file, bounded, faults on real links."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import scenarios
+from scenarios.base import ChaosTest, noop_test
+
+NAMES = sorted(m.name for m in pkgutil.iter_modules(scenarios.__path__) if m.name != "base")
+MAX_SCENARIO_S = 120.0
+SETUP_ALLOWANCE_S = 30.0
+
+
+def test_the_issue_asks_for_at_least_nine_scenarios() -> None:
+    assert len(NAMES) >= 9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenario_module_is_consistent(name: str) -> None:
+    test = importlib.import_module(f"scenarios.{name}").SCENARIO
+    assert isinstance(test, ChaosTest)
+    assert test.name == name
+    assert test.evidence == f"scenarios/{name}.py"
+    assert test.schedule.windows, "a chaos scenario without a fault is the noop test"
+    assert test.schedule.total_s + SETUP_ALLOWANCE_S < MAX_SCENARIO_S
+    links = {f"{kind}-{i}" for kind in ("nats", "client") for i in range(test.topology.mythos)}
+    services = {"nats", *(f"mythos-{i}" for i in range(test.topology.mythos))}
+    for window in test.schedule.windows:
+        if "link" in window.params:
+            assert window.params["link"] in links
+        if "service" in window.params:
+            assert window.params["service"] in services
+
+
+def test_noop_is_fault_free_and_overridable() -> None:
+    assert noop_test().schedule.windows == ()
+    assert noop_test(name="x").name == "x"
+    with pytest.raises(ValueError):
+        noop_test(players=(0, 1))  # only one mythos in the default topology
