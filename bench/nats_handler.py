@@ -219,9 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = asyncio.run(run(args.messages, args.paced, args.rounds))
     finished = datetime.now(UTC)
     # The KPI is the larger of the two estimates of added latency: never flatter the handler.
-    added = max(
-        figures["added_latency_p50_ms"], figures["handle_call_p50_ms"] - figures["raw_callback_p50_ms"]
-    )
+    added = max(figures["added_latency_p50_ms"], figures["handle_call_p50_ms"] - figures["raw_callback_p50_ms"])
     figures["kpi_value_ms"] = added
     evidence = (
         f"bench/nats_handler.py vs raw nats-py on a real nats-server, same run: p50 added "

@@ -335,10 +335,17 @@ def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
             "unhealed": unhealed, "unrecovered": unrecovered}
 
 
+def is_nats_fault(window: Mapping[str, Any]) -> bool:
+    """Faults on a mythos -> NATS link or on nats-server itself (not a game server crash)."""
+    params = window.get("params") or {}
+    return (str(params.get("link", "")).startswith("nats-") or params.get("service") == "nats"
+            or window.get("fault") == "kill_nats")
+
+
 def availability(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
-    """Share of health probes and non-chat commands answered while a fault was active."""
+    """Share of health probes and non-chat commands answered while a NATS fault was active."""
     windows = [(w["start"], w["healed"] if w["healed"] is not None else math.inf)
-               for w in fault_windows(history) if w["start"] is not None]
+               for w in fault_windows(history) if w["start"] is not None and is_nats_fault(w)]
     total = answered = 0
     by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for invocation, completion in _completions(history, F.PROBE):

@@ -132,10 +132,15 @@ def _fmt(value: Any) -> str:
 @click.option("--dlq", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="DLQ entries (JSON list); default: dlq.json next to the history.")
 @click.option("--checker", "checkers", multiple=True, help="Checker to run (repeatable; default all).")
-def analyze(history: Path, dlq: Path | None, checkers: tuple[str, ...]) -> None:
+@click.option("--save", is_flag=True,
+              help="Replace the checks in results.json next to the history (after a checker fix).")
+def analyze(history: Path, dlq: Path | None, checkers: tuple[str, ...], save: bool) -> None:
     """Re-check a saved history without running anything."""
+    from dataclasses import replace
+
     from harness.checker import run_checks
     from harness.history import load_history
+    from harness.results import ScenarioResult
 
     meta, ops = load_history(history)
     dlq_path = dlq or history.with_name("dlq.json")
@@ -145,6 +150,12 @@ def analyze(history: Path, dlq: Path | None, checkers: tuple[str, ...]) -> None:
     except KeyError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(json.dumps(result, indent=2, default=str))
+    results_path = history.with_name("results.json")
+    if save:
+        if not results_path.exists():
+            raise click.UsageError(f"--save needs {results_path}")
+        replace(ScenarioResult.load(results_path), checks=result).save(results_path)
+        click.echo(f"updated {results_path}", err=True)
     sys.exit({True: 0, False: 1}.get(result["valid"], 2))
 
 

@@ -50,9 +50,7 @@ class BreakerFSM(StateMachine):
     reset = half_open.to(closed)
 
     def after_transition(self, event: str, source: State, target: State, cause: str = "") -> None:
-        log.info(
-            "circuit_breaker_transition", trigger=event, source=source.value, target=target.value, cause=cause
-        )
+        log.info("circuit_breaker_transition", trigger=event, source=source.value, target=target.value, cause=cause)
 
 
 class CircuitBreaker:

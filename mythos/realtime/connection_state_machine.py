@@ -100,9 +100,7 @@ class NATSConnectionStateMachine:
         try:
             self._fsm.send(event)
         except TransitionNotAllowed:
-            log.info(
-                "nats_link_event_ignored", link=self.name, trigger=event, state=source.value, cause=cause
-            )
+            log.info("nats_link_event_ignored", link=self.name, trigger=event, state=source.value, cause=cause)
             return False
         now = self._clock()
         transition = Transition(event, source, self.state, cause, now)

@@ -108,9 +108,7 @@ class DeadLetterQueue:
         return sorted(p for p in self.storage_path.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     # -- public API ----------------------------------------------------------------------------
-    async def enqueue(
-        self, message_data: dict[str, Any], error: str | BaseException, retry_count: int
-    ) -> str:
+    async def enqueue(self, message_data: dict[str, Any], error: str | BaseException, retry_count: int) -> str:
         """Store the message once (by message_id) and return its entry id."""
         entry_id = entry_id_for(message_data)
         async with self._lock:

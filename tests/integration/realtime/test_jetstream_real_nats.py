@@ -85,9 +85,7 @@ async def instances(killable_nats: NatsServer, tmp_path: Path) -> AsyncIterator[
             target.first_seen.setdefault(message["message_id"], time.monotonic())
 
         inst = Instance(
-            ReliableChat(
-                name, parts(killable_nats.url, name), DeadLetterQueue(tmp_path / f"dlq-{name}"), fan_out
-            )
+            ReliableChat(name, parts(killable_nats.url, name), DeadLetterQueue(tmp_path / f"dlq-{name}"), fan_out)
         )
         made.append(inst)
     for inst in made:
@@ -204,9 +202,7 @@ async def test_stopped_for_ten_seconds(killable_nats: NatsServer, instances: lis
         for t in inst.chat.link.fsm.history
         if t.event == "established" and t.at >= healed_at
     ]
-    print(
-        f"\nstop 10s: {figures}, publish recovery {first_ack - healed_at:.3f}s, link recovery {link_recovery}"
-    )
+    print(f"\nstop 10s: {figures}, publish recovery {first_ack - healed_at:.3f}s, link recovery {link_recovery}")
     assert len(link_recovery) >= 2 and max(link_recovery) < 10.0
     for inst in instances:
         assert inst.chat.metrics.get_metrics()["nats"]["reconnects"] >= 1

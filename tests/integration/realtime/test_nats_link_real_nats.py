@@ -145,9 +145,7 @@ async def test_pings_detect_a_blackholed_link_within_seconds(killable_nats: Nats
     proxy = Blackhole(killable_nats.port)
     await proxy.start()
     link = NATSLink(
-        settings(
-            f"nats://127.0.0.1:{proxy.port}", ping_interval=0.5, max_outstanding_pings=2, watchdog_seconds=2.0
-        )
+        settings(f"nats://127.0.0.1:{proxy.port}", ping_interval=0.5, max_outstanding_pings=2, watchdog_seconds=2.0)
     )
     try:
         async with running(link):

@@ -78,7 +78,8 @@ def test_self_loop_and_cycle_path() -> None:
 
 
 def test_unrelated_cycle_does_not_taint_other_aliases() -> None:
-    graph = graph_of(a="b", b="a", c="say hi; say there")
+    graph = graph_of(a="b", b="a", c="say hi; say there", d="c")
+    assert graph.detect_cycle("c") is None and graph.detect_cycle("d") is None
     assert not graph.is_safe_to_expand("a")
     assert graph.is_safe_to_expand("c")
     assert graph.verdict("c").count == 2

@@ -223,10 +223,11 @@ def test_forget_player_resets_the_budget(service: CommandSecurityService) -> Non
 
 
 def test_service_fits_the_pipeline_seam(service: CommandSecurityService) -> None:
+    from mythos.commands.context import Actor
     from mythos.commands.security import CommandSecurity
 
     seam: CommandSecurity = service  # mypy checks the protocol; the call below checks it at run time
-    assert seam.check_rate(Player("ann")).allowed
+    assert seam.check_rate(Actor(1, "ann", "arkham_street")).allowed
 
 
 async def test_seam_runs_the_same_checks(service: CommandSecurityService, audit_dir: Path) -> None:

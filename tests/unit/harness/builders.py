@@ -41,8 +41,8 @@ class HistoryBuilder:
                        {"token": message_token(sender, seq), "sender": sender, "seq": seq})
 
     def fault(self, start: float, healed: float, name: str = "partition",
-              window: str = "w1") -> HistoryBuilder:
-        value = {"fault": name, "window": window, "params": {}}
+              window: str = "w1", params: dict[str, Any] | None = None) -> HistoryBuilder:
+        value = {"fault": name, "window": window, "params": {"link": "nats-0"} if params is None else params}
         self.op(start, "invoke", NEMESIS, F.START, value)
         self.op(start, "ok", NEMESIS, F.START, value)
         self.op(healed, "invoke", NEMESIS, F.HEAL, value)

@@ -309,3 +309,13 @@ def test_refused_chat_must_be_in_the_dlq_but_not_in_the_delivery_rate() -> None:
     assert delivery["valid"] is False
     accounted = run_checks(TEST, b.ops, [{"message_data": {"content": "msg_alice_2"}}], names=["delivery"])
     assert accounted["delivery"]["dlq_accounted"] == 1.0 and accounted["valid"] is True
+
+
+def test_availability_ignores_faults_that_are_not_on_nats() -> None:
+    b = HistoryBuilder().fault(10.0, 20.0, name="kill_mythos", params={"service": "mythos-0"})
+    b.probe(12.0, "fail")
+    availability = run_checks(TEST, b.ops, [], names=["availability"])["availability"]
+    assert availability["probes"] == 0 and availability["valid"] == "unknown"
+    b = HistoryBuilder().fault(10.0, 20.0, name="kill_nats", params={"service": "nats"})
+    b.probe(12.0, "fail")
+    assert run_checks(TEST, b.ops, [], names=["availability"])["availability"]["probes"] == 1

@@ -77,9 +77,7 @@ def _reach(state: ConnectionState) -> list[str]:
 
 
 LEGAL_PAIRS = {(drive(path).state, event) for path, event, _ in LEGAL}
-ILLEGAL = [
-    (state, event) for state in ConnectionState for event in EVENTS if (state, event) not in LEGAL_PAIRS
-]
+ILLEGAL = [(state, event) for state in ConnectionState for event in EVENTS if (state, event) not in LEGAL_PAIRS]
 
 
 @pytest.mark.parametrize(("state", "event"), ILLEGAL)

@@ -63,9 +63,7 @@ class CountingDLQ(DeadLetterQueue):
         super().__init__(path)
         self.enqueue_calls = 0
 
-    async def enqueue(
-        self, message_data: dict[str, Any], error: str | BaseException, retry_count: int
-    ) -> str:
+    async def enqueue(self, message_data: dict[str, Any], error: str | BaseException, retry_count: int) -> str:
         self.enqueue_calls += 1
         return await super().enqueue(message_data, error, retry_count)
 
