@@ -242,9 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
     kpis = run()
-    path = write_suite(
-        "bench", kpis, started=started, finished=datetime.now(UTC), out_dir=args.out_dir, merge=True
-    )
+    path = write_suite("bench", kpis, started=started, finished=datetime.now(UTC), out_dir=args.out_dir, merge=True)
     for kpi in kpis:
         status = "ok" if kpi.passed else "FAILED"
         goal = "goal met" if kpi.goal_met else f"goal {kpi.goal:g}"

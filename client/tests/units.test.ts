@@ -114,7 +114,10 @@ describe('sequence dedupe', () => {
     const t = new SequenceTracker(3);
     [1, 2, 3, 4].forEach((s) => t.accept(s));
     expect(t.accept(1)).toBe(false);
-    expect(t.accept(2)).toBe(true === t.accept(2) ? false : false);
+    expect(t.accept(2)).toBe(false);
+    expect(t.accept(5)).toBe(true);
+    expect(t.accept(3)).toBe(false);
+    expect(t.accept(6)).toBe(true);
   });
 
   it('remembers the SSE stream position', () => {

@@ -363,8 +363,6 @@ class AliasBoundsCache:
                 packed.append(0)
                 continue
             packed.append(
-                bounds.count
-                | (bounds.const << self._count_bits)
-                | (bounds.k << (self._count_bits + self._len_bits))
+                bounds.count | (bounds.const << self._count_bits) | (bounds.k << (self._count_bits + self._len_bits))
             )
         return _Summary(version, names, packed, problems or None)

@@ -154,9 +154,7 @@ class _Candidate:
         return self.aliases
 
 
-def validate_definition(
-    current: Sequence[PlayerAlias], name: str, body: str, limits: AliasLimits
-) -> PlayerAlias:
+def validate_definition(current: Sequence[PlayerAlias], name: str, body: str, limits: AliasLimits) -> PlayerAlias:
     """The alias to store, or AliasError saying why it is refused (syntax, limits, loop, bomb)."""
     if not _NAME.fullmatch(name):
         raise AliasError("Alias names are 1-20 characters: a letter, then letters, digits or underscores.")
@@ -216,9 +214,7 @@ def substitute(template: str, args: str) -> str:
     return PLACEHOLDER.sub(value, template)
 
 
-def expand_alias(
-    storage: AliasStorage, player_name: str, alias_name: str, args: str, limits: AliasLimits
-) -> list[str]:
+def expand_alias(storage: AliasStorage, player_name: str, alias_name: str, args: str, limits: AliasLimits) -> list[str]:
     """The commands an alias call runs, in order. Call only after the bounds check accepted it."""
     aliases = {a.name: a for a in storage.get_all_aliases(player_name)}
     out: list[str] = []

@@ -45,9 +45,7 @@ def _clip(text: str) -> str:
 class AuditLogger:
     """Appends audit records; cheap enough (one small syscall) to call from the event loop."""
 
-    def __init__(
-        self, log_file: str | os.PathLike[str], *, clock: WallClock = _utcnow, fsync: bool = False
-    ) -> None:
+    def __init__(self, log_file: str | os.PathLike[str], *, clock: WallClock = _utcnow, fsync: bool = False) -> None:
         path = Path(log_file)
         if path.is_dir() or not path.suffix:
             self._dir, self._stem, self._suffix = path, "audit", ".jsonl"
@@ -86,9 +84,7 @@ class AuditLogger:
             "metadata": dict(metadata) if metadata else {},
         }
         # ensure_ascii keeps every control character escaped: a record is exactly one line.
-        line = (json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":")) + "\n").encode(
-            "ascii"
-        )
+        line = (json.dumps(record, ensure_ascii=True, default=str, separators=(",", ":")) + "\n").encode("ascii")
         try:
             self._append(moment, line)
         except OSError as exc:

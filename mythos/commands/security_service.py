@@ -133,9 +133,7 @@ class CommandSecurityService:
         clock: MonotonicClock = time.monotonic,
     ) -> CommandSecurityService:
         """Build from ``config.security``; an expansion never exceeds the per-window budget."""
-        limiter = CommandRateLimiter(
-            settings.rate_limit_max_commands, settings.rate_limit_window_seconds, clock=clock
-        )
+        limiter = CommandRateLimiter(settings.rate_limit_max_commands, settings.rate_limit_window_seconds, clock=clock)
         limits = AliasLimits(
             max_commands=min(settings.max_alias_expansion, settings.rate_limit_max_commands),
             max_depth=settings.max_alias_depth,
@@ -239,9 +237,7 @@ class CommandSecurityService:
         if sensitive and not is_admin:
             self.limiter.try_acquire(player, 1)
             verb = CommandValidator.command_verb(sensitive[0])
-            return Refusal(
-                ErrorType.FORBIDDEN, f"You do not have permission to use '{verb}'.", details={"verb": verb}
-            )
+            return Refusal(ErrorType.FORBIDDEN, f"You do not have permission to use '{verb}'.", details={"verb": verb})
         if not self.limiter.try_acquire(player, len(commands)):
             wait = self.limiter.get_wait_time(player, len(commands))
             return Refusal(
@@ -257,9 +253,7 @@ class CommandSecurityService:
         self.limiter.forget(player)
         self.bounds.forget(player)
 
-    def _audit_refusal(
-        self, player: str, line: str, refusal: Refusal, ip: str | None, session_id: str | None
-    ) -> None:
+    def _audit_refusal(self, player: str, line: str, refusal: Refusal, ip: str | None, session_id: str | None) -> None:
         meta = {"error_type": refusal.error_type.value, **refusal.details}
         self.audit_log.log_command(player, line, False, ip, meta, session_id=session_id)
 

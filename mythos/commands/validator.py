@@ -68,9 +68,7 @@ _PATTERNS: tuple[DangerousPattern, ...] = (
     DangerousPattern("terminal escape sequence", r"\\(?:x1b|u001b|033|e\[)"),
 )
 
-_COMBINED = re.compile(
-    "|".join(f"(?P<p{i}>{p.regex})" for i, p in enumerate(_PATTERNS)), re.IGNORECASE | re.DOTALL
-)
+_COMBINED = re.compile("|".join(f"(?P<p{i}>{p.regex})" for i, p in enumerate(_PATTERNS)), re.IGNORECASE | re.DOTALL)
 # C0 (except tab), DEL and C1 controls: line breaks would let one line forge another in logs.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
@@ -114,9 +112,7 @@ class CommandValidator:
     )
 
     @classmethod
-    def validate_command_content(
-        cls, cmd: str, *, max_length: int = MAX_RAW_LENGTH
-    ) -> tuple[bool, str | None]:
+    def validate_command_content(cls, cmd: str, *, max_length: int = MAX_RAW_LENGTH) -> tuple[bool, str | None]:
         """``(True, None)`` for an acceptable command, else ``(False, reason)`` naming the problem."""
         if not cmd or not cmd.strip():
             return False, "empty command"

@@ -111,10 +111,7 @@ def expand_real(bodies: dict[str, str], top: str, args: str) -> list[str]:
 
 
 def reaches_cycle(bodies: dict[str, str], top: str) -> bool:
-    calls = {
-        n: [h.lower() for _, h, _ in _parts(b) if "$" not in h and h.lower() in bodies]
-        for n, b in bodies.items()
-    }
+    calls = {n: [h.lower() for _, h, _ in _parts(b) if "$" not in h and h.lower() in bodies] for n, b in bodies.items()}
     state: dict[str, int] = {}  # 1 on the stack, 2 done
 
     def dfs(node: str) -> bool:
@@ -146,9 +143,7 @@ def random_sets(draw: st.DrawFn) -> dict[str, str]:
                 args = draw(st.sampled_from(_ARGS_TEMPLATES))
                 segments.append(f"{draw(st.sampled_from(NAMES))} {args}".strip())
             elif kind == "leaf":
-                segments.append(
-                    "say " + draw(st.sampled_from(["hi", "ho"])) + draw(st.sampled_from(_LEAF_TAILS))
-                )
+                segments.append("say " + draw(st.sampled_from(["hi", "ho"])) + draw(st.sampled_from(_LEAF_TAILS)))
             else:
                 segments.append("$1 go")
         bodies[name] = "; ".join(segments)
@@ -275,6 +270,4 @@ async def test_graph_verdict_matches_the_bounded_simulator(
         graph = AliasGraph(storage, limits)
         graph.build_graph("p")
         bounds = graph.bounds(top)
-        assert bounds is not None and bounds.length(len(args)) == worst_len, (
-            "the bound is the worst case, exactly"
-        )
+        assert bounds is not None and bounds.length(len(args)) == worst_len, "the bound is the worst case, exactly"

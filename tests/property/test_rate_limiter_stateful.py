@@ -88,9 +88,7 @@ class RateLimiterMachine(RuleBasedStateMachine):
             for n in range(1, self.model.max_commands + 2):
                 assert self.limiter.get_wait_time(player, n) == self.model.wait(player, n, self.now)
             assert self.limiter.remaining(player) == sum(
-                1
-                for n in range(1, self.model.max_commands + 1)
-                if self.model.wait(player, n, self.now) == 0.0
+                1 for n in range(1, self.model.max_commands + 1) if self.model.wait(player, n, self.now) == 0.0
             )
 
     @precondition(lambda self: self.limiter is not None)

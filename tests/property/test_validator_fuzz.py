@@ -93,9 +93,7 @@ PAYLOADS: dict[str, st.SearchStrategy[str]] = {
         ),
     ),
     "path traversal": st.sampled_from(["../", "..\\", "/..", "\\.."]),
-    "URL-encoded control or traversal": _seq(
-        "%", _one_of_words("00", "0a", "0d", "1b", "2e", "2f", "5c", "3c", "27")
-    ),
+    "URL-encoded control or traversal": _seq("%", _one_of_words("00", "0a", "0d", "1b", "2e", "2f", "5c", "3c", "27")),
     "terminal escape sequence": _seq("\\", _one_of_words("x1b", "u001b", "033", "e[")),
 }
 _surrounding = st.text(max_size=80)

@@ -180,9 +180,7 @@ def test_invalid_limits(limits: tuple[int, int, int]) -> None:
 
 def test_messages_name_the_problem() -> None:
     limits = AliasLimits(max_commands=3, max_depth=2, max_length=10)
-    graph = graph_of(
-        limits, deep="mid", mid="leaf", leaf="say", many="say; say; say; say", long="say 1234567890"
-    )
+    graph = graph_of(limits, deep="mid", mid="leaf", leaf="say", many="say; say; say; say", long="say 1234567890")
     assert "levels" in graph.verdict("deep").message(limits)
     assert "more than 3 commands" in graph.verdict("many").message(limits)
     assert "more than 10 characters" in graph.verdict("long").message(limits)

@@ -104,9 +104,7 @@ def test_concurrent_threads_neither_tear_nor_lose_lines(tmp_path: Path) -> None:
 
     def run(writer: int) -> None:
         for i in range(300):
-            audit.log_command(
-                f"w{writer}", "say " + "t" * writer * 500, True, metadata={"i": i, "writer": writer}
-            )
+            audit.log_command(f"w{writer}", "say " + "t" * writer * 500, True, metadata={"i": i, "writer": writer})
 
     threads = [threading.Thread(target=run, args=(w,)) for w in range(6)]
     for t in threads:

@@ -201,9 +201,7 @@ async def test_admin_commands_are_forbidden_to_players_even_inside_aliases(
     assert outcome == Expansion(("look", "teleport bob"), alias="sneak", sensitive=True)
 
 
-def test_after_dispatch_audits_sensitive_commands_only(
-    service: CommandSecurityService, audit_dir: Path
-) -> None:
+def test_after_dispatch_audits_sensitive_commands_only(service: CommandSecurityService, audit_dir: Path) -> None:
     expansion = Expansion(("look", "mute bob"), sensitive=True)
     service.after_dispatch("root", expansion, "look", True)
     service.after_dispatch("root", expansion, "mute bob", False, "127.0.0.1", "s3", {"why": "no such player"})
@@ -241,9 +239,7 @@ async def test_seam_runs_the_same_checks(service: CommandSecurityService, audit_
     assert verdict.allowed and list(commands) == ["say hi", "wave"]
     assert service.validate(ann, "say " + "x" * 5000).allowed, "expanded commands may be long"
     verdict, commands = await service.expand_aliases(ann, "say " + "x" * 5000)
-    assert (
-        not verdict.allowed and verdict.error_type == "invalid_command" and "1000" in (verdict.message or "")
-    )
+    assert not verdict.allowed and verdict.error_type == "invalid_command" and "1000" in (verdict.message or "")
     verdict, commands = await service.expand_aliases(ann, "teleport bob")
     assert not verdict.allowed and verdict.error_type == "forbidden" and list(commands) == []
     for _ in range(7):
@@ -272,9 +268,7 @@ def test_seam_audit_policy(service: CommandSecurityService, audit_dir: Path) -> 
         ip_address="127.0.0.1",
         metadata={"error_type": "forbidden"},
     )
-    service.audit(
-        ann, "x", success=True, source="ws", ip_address=None, metadata={"expanded": ["grant admin bob"]}
-    )
+    service.audit(ann, "x", success=True, source="ws", ip_address=None, metadata={"expanded": ["grant admin bob"]})
     service.audit(
         ann, "say hi", success=False, source="ws", ip_address=None, metadata={"error_type": "unknown_command"}
     )
