@@ -43,6 +43,7 @@ export default defineConfig({
       exclude: ['src/main.tsx', 'src/devtools.ts', 'src/**/*.d.ts'],
       reporter: ['text-summary', 'json-summary', 'json'],
       reportsDirectory: 'coverage',
+      reportOnFailure: true,
     },
   },
 });

@@ -160,5 +160,117 @@ def _invite_store(config: AppConfig) -> Any:
     return InviteStore(config.security.invite_codes_file)
 
 
+# Dead-letter queue: works on <DATA_DIR>/dlq, the directory the server writes (dlq_admin.dlq_dir).
+
+
+def _dlq_of(env_file: Path | None) -> tuple[AppConfig, Any]:
+    from mythos.realtime.dead_letter_queue import DeadLetterQueue
+    from mythos.realtime.dlq_admin import dlq_dir
+
+    cfg = _load(env_file)
+    return cfg, DeadLetterQueue(dlq_dir(cfg))
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect and replay chat that could not be delivered (the dead-letter queue)."""
+
+
+@dlq.command("list")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
+@env_file_option
+def dlq_list(limit: int, as_json: bool, env_file: Path | None) -> None:
+    """List entries, oldest first."""
+    import asyncio
+    import json
+
+    from mythos.realtime.dlq_admin import entry_view
+
+    _cfg, queue = _dlq_of(env_file)
+    entries = asyncio.run(queue.list(limit=limit))
+    for entry in entries:
+        view = entry_view(entry, with_body=False)
+        if as_json:
+            click.echo(json.dumps(view))
+        else:
+            click.echo(f"{view['id']}  {view['created_at']}  {view['subject'] or '-'}  {view['error']}")
+    if not as_json:
+        click.echo(f"{asyncio.run(queue.get_pending_count())} pending")
+
+
+@dlq.command("show")
+@click.argument("entry_id")
+@env_file_option
+def dlq_show(entry_id: str, env_file: Path | None) -> None:
+    """Print one entry as JSON."""
+    import asyncio
+    import json
+
+    from mythos.realtime.dlq_admin import entry_view
+
+    _cfg, queue = _dlq_of(env_file)
+    entry = asyncio.run(queue.get(entry_id))
+    if entry is None:
+        raise click.ClickException(f"no dead-letter entry {entry_id}")
+    click.echo(json.dumps(entry_view(entry), indent=2))
+
+
+@dlq.command("replay")
+@click.argument("entry_id", required=False)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every entry.")
+@env_file_option
+def dlq_replay(entry_id: str | None, replay_all: bool, env_file: Path | None) -> None:
+    """Republish to NATS_URL; an entry is removed only once the server acknowledged it."""
+    import asyncio
+
+    from mythos.realtime.dlq_replay import replay_with_own_connection
+
+    if (entry_id is None) == (not replay_all):
+        raise click.UsageError("give one ENTRY_ID or --all")
+    cfg, queue = _dlq_of(env_file)
+    if entry_id is not None and asyncio.run(queue.get(entry_id)) is None:
+        raise click.ClickException(f"no dead-letter entry {entry_id}")
+    try:
+        replayed, pending = asyncio.run(
+            replay_with_own_connection(cfg, queue, None if replay_all else [entry_id or ""])
+        )
+    except Exception as exc:  # nats-py raises many types for "cannot connect"
+        raise click.ClickException(f"cannot reach NATS at {cfg.nats.url}: {type(exc).__name__}: {exc}") from exc
+    click.echo(f"replayed {replayed}, {pending} pending")
+    if entry_id is not None and not replayed:
+        raise click.ClickException(f"{entry_id} was not replayed and is kept (see `mythos dlq show {entry_id}`)")
+
+
+@dlq.command("delete")
+@click.argument("entry_id")
+@env_file_option
+def dlq_delete(entry_id: str, env_file: Path | None) -> None:
+    """Delete one entry without replaying it."""
+    import asyncio
+
+    _cfg, queue = _dlq_of(env_file)
+    if not asyncio.run(queue.delete(entry_id)):
+        raise click.ClickException(f"no dead-letter entry {entry_id}")
+    click.echo(f"deleted {entry_id}")
+
+
+@dlq.command("purge")
+@click.option("--older-than", "older_than", required=True, help="Age such as 90s, 30m, 12h, 7d.")
+@env_file_option
+def dlq_purge(older_than: str, env_file: Path | None) -> None:
+    """Delete entries older than the given age."""
+    import asyncio
+
+    from mythos.realtime.dlq_admin import parse_duration
+
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from exc
+    _cfg, queue = _dlq_of(env_file)
+    click.echo(f"purged {asyncio.run(queue.purge(age))}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from mythos.commands.audit import AuditLogger
 from mythos.commands.context import GameServices
-from mythos.commands.security import CommandSecurity, PermissiveSecurity
+from mythos.commands.security import CommandSecurity
+from mythos.commands.security_setup import build_command_security
 from mythos.config import AppConfig
 from mythos.db import Database
 from mythos.observability.logging import get_logger
+from mythos.observability.metrics import MetricsCollector
 from mythos.realtime.broadcast import Broadcaster
 from mythos.realtime.connections import ConnectionManager
+from mythos.realtime.dead_letter_queue import DeadLetterQueue
+from mythos.realtime.dlq_admin import dlq_dir
 from mythos.realtime.nats_service import NATSService
 from mythos.world import World, load_world
 
@@ -39,6 +45,10 @@ class AppServices:
     auth: AuthService
     security: CommandSecurity
     game: GameServices
+    # One collector per app (no global registry): NATS link, breaker, DLQ and publish latency.
+    metrics: MetricsCollector = field(default_factory=MetricsCollector)
+    # The security audit log (failed logins are written here too); None only in hand-built services.
+    audit: AuditLogger | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -62,6 +72,8 @@ class AppServices:
         self.connections.close_all("shutdown")
         await self.nats.stop()
         await self.db.stop()
+        if self.audit is not None:
+            self.audit.close()
         log.info("services_stopped")
 
     async def _heartbeats(self) -> None:
@@ -80,13 +92,24 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     world = load_world(config.server.world_file)
     db = Database(config.database.url, config.database.npc_url)
     connections = ConnectionManager(buffer_size=config.server.event_buffer_size)
-    nats = NATSService(config.nats)
+    metrics = MetricsCollector()
+    nats = NATSService(
+        config.nats,
+        dlq=DeadLetterQueue(dlq_dir(config)) if config.nats.enabled else None,
+        metrics=metrics,
+        # Unique per process on a host and stable across its restarts: names its durable consumer.
+        instance_id=f"{socket.gethostname()}-{config.server.port}",
+    )
     broadcaster = Broadcaster(connections, nats, world)
     nats.handler = broadcaster.deliver
     tokens = TokenService(
         config.security.jwt_secret.get_secret_value(), timedelta(minutes=config.security.token_ttl_minutes)
     )
     auth = AuthService(db, InviteStore(config.security.invite_codes_file), tokens, world.start_room_id)
-    security = security or PermissiveSecurity()
-    game = GameServices(world, db, connections, broadcaster, security)
-    return AppServices(config, world, db, connections, nats, broadcaster, auth, security, game)
+    # The real command security unless the caller passes another (tests of the game alone).
+    kit = build_command_security(config.security, config.logging.log_base, db, security)
+    connections.on_offline = kit.player_offline
+    game = GameServices(world, db, connections, broadcaster, kit.security, kit.alias_commands)
+    return AppServices(
+        config, world, db, connections, nats, broadcaster, auth, kit.security, game, metrics, audit=kit.audit
+    )

@@ -3,7 +3,8 @@
  * events once each even when both links deliver them, send commands, and react to
  * drops, eviction and an expired token.
  */
-import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react';
+import { useGameConnection } from '../src/hooks/useGameConnection';
 import { App } from '../src/App';
 import { DEFAULT_CONFIG, type ConnectionConfig } from '../src/config';
 import { AUTH_KEY, SESSION_KEY, loadAuth, loadOrCreateSessionId } from '../src/hooks/useSessionManagement';
@@ -154,7 +155,27 @@ describe('the game page', () => {
   });
 });
 
+describe('useGameConnection', () => {
+  it('stays disconnected without a token', () => {
+    const { result } = renderHook(() =>
+      useGameConnection({ auth: null, sessionId: 's', config, onUnauthorized: () => undefined, EventSourceImpl: FakeEventSource as never, WebSocketImpl: FakeWebSocket as never }),
+    );
+    expect(result.current.connection.state).toBe('disconnected');
+    expect(FakeEventSource.instances).toHaveLength(0);
+  });
+});
+
 describe('session management', () => {
+  it('makes an id without crypto.randomUUID', () => {
+    const original = crypto.randomUUID;
+    Object.defineProperty(crypto, 'randomUUID', { value: undefined, configurable: true });
+    try {
+      expect(loadOrCreateSessionId(sessionStorage)).toMatch(/^s-/);
+    } finally {
+      Object.defineProperty(crypto, 'randomUUID', { value: original, configurable: true });
+    }
+  });
+
   it('keeps one session id per tab', () => {
     const id = loadOrCreateSessionId(sessionStorage, () => 'fixed');
     expect(id).toBe('fixed');

@@ -124,7 +124,7 @@ describe('connection machine model', () => {
         for (const path of plan.paths) {
           const clock = new SimulatedClock();
           clock.set(clockForModel.now());
-          const service = interpret(modelMachine, { clock }).start();
+          const service = interpret(modelMachine, { clock }).start() as unknown as TestContext["service"];
           await path.test({ service, clock });
           service.stop();
         }

@@ -381,6 +381,8 @@ describe('machine definition', () => {
     service.send({ type: 'CONNECT', token: 'tok' });
     expect(connectionStateName(service.getSnapshot())).toBe('reconnecting');
     expect(service.getSnapshot().context.last_error).toBe('No connection service is bound');
+    service.send({ type: 'SEND_COMMAND', command: 'look' });
+    expect(connectionStateName(service.getSnapshot())).toBe('reconnecting');
     service.stop();
   });
 

@@ -3,5 +3,5 @@ import { cleanup } from '@testing-library/react';
 
 afterEach(() => {
   cleanup();
-  sessionStorage.clear();
+  if (typeof sessionStorage !== "undefined") sessionStorage.clear();
 });

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
 from mythos.auth import AuthError, RegistrationError, ServicesDep
@@ -46,10 +46,13 @@ async def register(body: RegisterRequest, services: ServicesDep) -> RegisterResp
 
 
 @router.post("/login")
-async def login(body: LoginRequest, services: ServicesDep) -> LoginResponse:
+async def login(body: LoginRequest, services: ServicesDep, request: Request) -> LoginResponse:
     try:
         player, token = await services.auth.login(body.username, body.password)
     except AuthError as exc:
+        if services.audit is not None:
+            ip = request.client.host if request.client else None
+            services.audit.log_login_failure(body.username, ip, reason=str(exc))
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from exc

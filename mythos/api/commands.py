@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api", tags=["commands"])
 
 class CommandRequest(BaseModel):
     command: str = Field(max_length=16_384)
+    # The client's session (as on /api/ws and /api/events), for the audit log.
+    session_id: str | None = Field(default=None, max_length=128)
 
 
 @router.post("/commands", response_model=None)
@@ -28,14 +30,19 @@ async def run_command(
 ) -> dict[str, Any] | JSONResponse:
     ip = request.client.host if request.client else None
     result = await process_command_unified(
-        body.command, Actor.from_player(player), services.game, source="http", ip_address=ip
+        body.command,
+        Actor.from_player(player),
+        services.game,
+        source="http",
+        ip_address=ip,
+        session_id=body.session_id,
     )
     if result.refused:
         rate_limited = result.error_type == "rate_limited"
         headers = {"Retry-After": str(max(1, round(result.retry_after or 1)))} if rate_limited else None
         return JSONResponse(
             error_message(result.error_type or "invalid_command", result.text, result.retry_after),
-            status_code=429 if rate_limited else 400,
+            status_code=429 if rate_limited else 403 if result.error_type == "forbidden" else 400,
             headers=headers,
         )
     return {"event_type": "command_result", "data": result.envelope_data(body.command)}

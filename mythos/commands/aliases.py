@@ -12,12 +12,12 @@ import asyncio
 import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import networkx as nx
 
-from mythos.commands.alias_graph import PLACEHOLDER, AliasGraph, AliasLimits, Segment, parse_body
+from mythos.commands.alias_graph import PLACEHOLDER, AliasGraph, AliasLimits, Problem, Segment, parse_body
 from mythos.commands.validator import CommandValidator
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "AliasCommands",
     "AliasError",
     "AliasPersistence",
+    "AliasReply",
     "AliasStorage",
     "ExpansionLimitError",
     "InMemoryAliasPersistence",
@@ -52,7 +53,25 @@ class PlayerAlias:
 
 
 class AliasError(ValueError):
-    """A definition was refused; the message is the reply for the player."""
+    """A definition was refused; the message is the reply for the player.
+
+    ``error_type`` is ``alias_cycle`` or ``alias_too_large`` when the definition would create a
+    loop or a bomb (a security refusal, audited), None for a plain usage mistake.
+    """
+
+    def __init__(self, message: str, error_type: str | None = None, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.details: dict[str, Any] = details or {}
+
+
+@dataclass(frozen=True, slots=True)
+class AliasReply:
+    """What ``alias`` answers: the text, and the refusal when there was one."""
+
+    text: str
+    refusal: AliasError | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class ExpansionLimitError(RuntimeError):
@@ -102,6 +121,18 @@ class AliasStorage:
         rows = await self.persistence.load_aliases(player_name)
         self._aliases[player_name] = {n.lower(): PlayerAlias(n.lower(), c) for n, c in rows}
         self._bump(player_name)
+
+    async def ensure_loaded(self, player_name: str) -> None:
+        """Load a player's aliases unless they are in memory already (first command after login)."""
+        if player_name in self._aliases:
+            return
+        # Under the write lock: a load that finished after a definition would hide that definition.
+        async with self._write_lock:
+            if player_name not in self._aliases:
+                await self.load(player_name)
+
+    def is_loaded(self, player_name: str) -> bool:
+        return player_name in self._aliases
 
     def unload(self, player_name: str) -> None:
         """Forget a player's aliases in memory (on logout); persistence keeps them."""
@@ -185,7 +216,13 @@ def validate_definition(current: Sequence[PlayerAlias], name: str, body: str, li
         verdict = graph.verdict(victim, 0)
         if not verdict.ok:
             prefix = "" if victim == key else f"It would break alias '{victim}': "
-            raise AliasError(prefix + verdict.message(limits))
+            cyclic = verdict.problem is Problem.CYCLE
+            details: dict[str, Any] = {"alias": victim, "problem": str(verdict.problem)}
+            if verdict.path:
+                details["path"] = list(verdict.path)
+            raise AliasError(
+                prefix + verdict.message(limits), "alias_cycle" if cyclic else "alias_too_large", details
+            )
     return alias
 
 
@@ -258,21 +295,26 @@ class AliasCommands:
 
     async def alias(self, player_name: str, args: str) -> str:
         """``alias <name> <body>`` defines or replaces; ``alias <name>`` shows one."""
+        return (await self.define(player_name, args)).text
+
+    async def define(self, player_name: str, args: str) -> AliasReply:
+        """``alias`` with the refusal kept, so the command can answer it as a security refusal."""
         name, body = split_head(args)
         if not name:
-            return "Usage: alias <name> <command>[; <command>...]   (see 'aliases')"
+            return AliasReply("Usage: alias <name> <command>[; <command>...]   (see 'aliases')")
         if not body:
             found = self.storage.get_alias(player_name, name)
-            return f"{found.name} = {found.command}" if found else f"You have no alias '{name.lower()}'."
+            text = f"{found.name} = {found.command}" if found else f"You have no alias '{name.lower()}'."
+            return AliasReply(text)
         async with self.storage.write_lock:
             try:
                 current = self.storage.get_all_aliases(player_name)
                 alias = validate_definition(current, name, body, self.limits)
             except AliasError as refused:
-                return str(refused)
+                return AliasReply(str(refused), refused, refused.details)
             replaced = self.storage.get_alias(player_name, alias.name) is not None
             await self.storage.set_alias(player_name, alias.name, alias.command)
-        return f"Alias '{alias.name}' {'replaced' if replaced else 'defined'}: {alias.command}"
+        return AliasReply(f"Alias '{alias.name}' {'replaced' if replaced else 'defined'}: {alias.command}")
 
     async def aliases(self, player_name: str, args: str = "") -> str:
         """List the player's aliases."""

@@ -9,13 +9,18 @@ from mythos.commands.parser import ParsedCommand, normalize_direction
 from mythos.realtime.chat import ChatMessage
 from mythos.world.movement import relocate
 
-__all__ = ["BUILTIN_COMMANDS", "CHAT_UNAVAILABLE", "MAX_CHAT_LENGTH", "Handler"]
+__all__ = ["BUILTIN_COMMANDS", "CHAT_QUEUED", "CHAT_UNAVAILABLE", "MAX_CHAT_LENGTH", "Handler"]
 
 Handler = Callable[[CommandContext, ParsedCommand], Awaitable[CommandResult]]
 
 MAX_CHAT_LENGTH = 500
 CHAT_UNAVAILABLE = (
     "Chat is unavailable right now: the message service cannot be reached. "
+    "Movement, look and other commands still work."
+)
+CHAT_QUEUED = (
+    "Your message could not be delivered: the message service is unavailable. "
+    "It is queued and will be resent when the service recovers. "
     "Movement, look and other commands still work."
 )
 
@@ -71,10 +76,10 @@ async def _publish(ctx: CommandContext, message: ChatMessage, echo: str) -> Comm
     outcome = await ctx.services.broadcaster.publish_chat(message)
     if not outcome.delivered:
         return CommandResult(
-            CHAT_UNAVAILABLE,
+            CHAT_QUEUED if outcome.queued_id else CHAT_UNAVAILABLE,
             ok=False,
             error_type="chat_unavailable",
-            data={"reason": outcome.reason},
+            data={"reason": outcome.reason, "queued": outcome.queued_id is not None, "dlq_id": outcome.queued_id},
         )
     return CommandResult(echo, data={"message_id": message.message_id, "channel": message.channel})
 
@@ -133,7 +138,9 @@ async def who(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
 
 
 async def help_(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
-    lines = ["Commands:"] + [f"  {usage}" for usage in HELP_LINES]
+    from mythos.commands.alias_handlers import ALIAS_HELP_LINES
+
+    lines = ["Commands:"] + [f"  {usage}" for usage in (*HELP_LINES, *ALIAS_HELP_LINES)]
     if ctx.actor.is_admin:
         from mythos.commands.admin import ADMIN_HELP_LINES
 

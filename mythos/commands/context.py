@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mythos.commands.aliases import AliasCommands
     from mythos.commands.security import CommandSecurity
     from mythos.db import Database, Player
     from mythos.realtime.broadcast import Broadcaster
@@ -39,6 +40,8 @@ class GameServices:
     connections: ConnectionManager
     broadcaster: Broadcaster
     security: CommandSecurity
+    # None when the app runs without players' aliases (tests of the game alone).
+    aliases: AliasCommands | None = None
 
 
 @dataclass(frozen=True)

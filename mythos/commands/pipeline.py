@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mythos.commands.admin import ADMIN_COMMANDS
+from mythos.commands.alias_handlers import ALIAS_COMMANDS
 from mythos.commands.builtin import BUILTIN_COMMANDS, Handler
 from mythos.commands.context import Actor, CommandContext, CommandResult, GameServices
 from mythos.commands.parser import parse_command
@@ -30,12 +31,13 @@ def _refused(verdict: SecurityVerdict) -> CommandResult:
         error_type=verdict.error_type or "invalid_command",
         retry_after=verdict.retry_after,
         refused=True,
+        data=dict(verdict.details),
     )
 
 
 def resolve_handler(verb: str, actor: Actor) -> tuple[Handler | None, CommandResult | None]:
     """The handler for `verb`, or the reply explaining why there is none."""
-    handler = BUILTIN_COMMANDS.get(verb)
+    handler = BUILTIN_COMMANDS.get(verb) or ALIAS_COMMANDS.get(verb)
     if handler is not None:
         return handler, None
     admin_handler = ADMIN_COMMANDS.get(verb)
@@ -79,14 +81,20 @@ async def process_command_unified(
     *,
     source: str,
     ip_address: str | None = None,
+    session_id: str | None = None,
 ) -> CommandResult:
     """Run one command line for `actor` through every security step and the game."""
     security = services.security
     command = raw.strip()
     metadata: dict[str, object] = {"source": source}
+    if session_id is not None:
+        metadata["session_id"] = session_id
     result = await _run(command, actor, services, source, ip_address, metadata)
     if result.error_type:
         metadata["error_type"] = result.error_type
+    if result.refused:
+        # What the refusal found (alias, loop path, reason) is for the audit line, not the wire.
+        metadata.update({k: v for k, v in result.data.items() if k not in metadata})
     security.audit(
         actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata)
     )
@@ -106,14 +114,15 @@ async def _run(
     verdict = security.check_rate(actor)
     if not verdict.allowed:
         return _refused(verdict)
-    if len(command) > MAX_COMMAND_LENGTH:
-        return _refused(SecurityVerdict.deny("invalid_command", "That command is far too long."))
+    # The security checks see an overlong line first, so refusing it still costs rate budget.
     verdict = security.validate(actor, command)
     if not verdict.allowed:
         return _refused(verdict)
     verdict, expanded = await security.expand_aliases(actor, command)
     if not verdict.allowed:
         return _refused(verdict)
+    if len(command) > MAX_COMMAND_LENGTH:
+        return _refused(SecurityVerdict.deny("invalid_command", "That command is far too long."))
     expanded = list(expanded)
     if expanded != [command]:
         metadata["expanded"] = expanded

@@ -9,7 +9,7 @@ everything so the game runs before (and without) it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mythos.commands.context import Actor
@@ -19,16 +19,26 @@ __all__ = ["ALLOW", "CommandSecurity", "PermissiveSecurity", "SecurityVerdict"]
 
 @dataclass(frozen=True)
 class SecurityVerdict:
-    """`error_type` names the refusal on the wire: rate_limited, invalid_command, alias_cycle, ..."""
+    """`error_type` names the refusal on the wire: rate_limited, invalid_command, alias_cycle, ...
+
+    `details` (alias, cycle path, reason) go to the audit line, never to the wire.
+    """
 
     allowed: bool
     error_type: str | None = None
     message: str | None = None
     retry_after: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def deny(cls, error_type: str, message: str, retry_after: float | None = None) -> SecurityVerdict:
-        return cls(False, error_type, message, retry_after)
+    def deny(
+        cls,
+        error_type: str,
+        message: str,
+        retry_after: float | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> SecurityVerdict:
+        return cls(False, error_type, message, retry_after, dict(details or {}))
 
 
 ALLOW = SecurityVerdict(True)

@@ -91,7 +91,7 @@ class Refusal:
         return frame
 
     def to_verdict(self) -> SecurityVerdict:
-        return SecurityVerdict.deny(self.error_type.value, self.message, self.retry_after)
+        return SecurityVerdict.deny(self.error_type.value, self.message, self.retry_after, self.details)
 
 
 def _wait_words(seconds: float) -> str:
@@ -253,6 +253,15 @@ class CommandSecurityService:
         self.limiter.forget(player)
         self.bounds.forget(player)
 
+    def player_offline(self, player: str) -> None:
+        """The player's last connection closed: drop their aliases and cached bounds from memory.
+
+        The rate window is kept (the limiter drops it once idle): forgetting it here would let a
+        client reset its budget by reconnecting.
+        """
+        self.bounds.forget(player)
+        self.aliases.unload(player)
+
     def _audit_refusal(self, player: str, line: str, refusal: Refusal, ip: str | None, session_id: str | None) -> None:
         meta = {"error_type": refusal.error_type.value, **refusal.details}
         self.audit_log.log_command(player, line, False, ip, meta, session_id=session_id)
@@ -268,14 +277,21 @@ class CommandSecurityService:
         command, so the length allowed here is the expanded one; the raw line's own limit is
         enforced by ``expand_aliases``, which only ever sees raw lines."""
         line = command.strip()
+        if not line:
+            # Harmless: the game answers "type a command"; it still costs budget when expanded.
+            return ALLOW
         ok, reason = CommandValidator.validate_command_content(line, max_length=self.limits.max_length)
         if ok:
             return ALLOW
         self.limiter.try_acquire(actor.name, 1)
-        return SecurityVerdict.deny(ErrorType.INVALID_COMMAND.value, f"Command refused: {reason}.")
+        return SecurityVerdict.deny(
+            ErrorType.INVALID_COMMAND.value, f"Command refused: {reason}.", details={"reason": reason}
+        )
 
     async def expand_aliases(self, actor: ActorLike, command: str) -> tuple[SecurityVerdict, Sequence[str]]:
         line = command.strip()
+        # Aliases are read lazily, so every path (WebSocket, SSE + HTTP, HTTP alone) sees them.
+        await self.aliases.ensure_loaded(actor.name)
         if len(line) > self.max_raw_length:
             refusal = self.validate_line(actor.name, line)
             assert refusal is not None

@@ -28,15 +28,25 @@ class ChatMessage:
     timestamp: str = field(default_factory=utc_now_iso)
     target_name: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "room_id"}
+
     def to_bytes(self) -> bytes:
-        body = {k: v for k, v in asdict(self).items() if v is not None or k == "room_id"}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> ChatMessage:
         """Decode a body; raises ValueError for anything that is not a well-formed message."""
         try:
             raw: Any = json.loads(payload)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"malformed chat message: {exc}") from exc
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> ChatMessage:
+        """Build from a decoded body; raises ValueError for anything that is not a message."""
+        try:
             if not isinstance(raw, dict):
                 raise ValueError("chat body must be a JSON object")
             target = raw.get("target_id")
@@ -51,7 +61,7 @@ class ChatMessage:
                 timestamp=str(raw["timestamp"]),
                 target_name=None if raw.get("target_name") is None else str(raw["target_name"]),
             )
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed chat message: {exc}") from exc
 
 

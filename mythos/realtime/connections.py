@@ -11,7 +11,7 @@ import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,8 @@ class ConnectionManager:
         self.queue_size = queue_size or max(buffer_size, 16)
         self.presence_grace = presence_grace
         self._players: dict[int, PlayerChannel] = {}
+        # Called with (player_id, name) when a player's last connection closes.
+        self.on_offline: Callable[[int, str], None] | None = None
 
     # Sessions and connections
 
@@ -127,7 +129,7 @@ class ConnectionManager:
         if channel is not None and conn in channel.connections:
             channel.connections.remove(conn)
             if not channel.connections:
-                channel.disconnected_at = time.monotonic()
+                self._went_offline(channel)
             log.info("connection_closed", player_id=conn.player_id, transport=conn.transport)
 
     def _evict(self, channel: PlayerChannel, new_session_id: str) -> None:
@@ -249,7 +251,15 @@ class ConnectionManager:
             if conn in channel.connections:
                 channel.connections.remove(conn)
                 if not channel.connections:
-                    channel.disconnected_at = time.monotonic()
+                    self._went_offline(channel)
+
+    def _went_offline(self, channel: PlayerChannel) -> None:
+        channel.disconnected_at = time.monotonic()
+        if self.on_offline is not None:
+            try:
+                self.on_offline(channel.player_id, channel.name)
+            except Exception:  # a failing listener must not break the transport's cleanup
+                log.exception("on_offline_failed", player_id=channel.player_id)
 
     def close_all(self, reason: str = "shutdown") -> None:
         for channel in self._players.values():

@@ -75,6 +75,10 @@ class PublishGuard:
             self.metrics.observe_publish_latency(time.perf_counter() - started)
         return PublishResult(sent=True, message_id=message_id)
 
+    async def dead_letter_now(self, subject: str, message: dict[str, Any], reason: str) -> PublishResult:
+        """Queue without trying: the link is known to be down, so a publish would only time out."""
+        return await self._dead_letter(subject, message, reason, 0)
+
     async def _with_retry(self, subject: str, message: dict[str, Any]) -> None:
         ok, result = await self.retry.retry_with_backoff(self._publish, subject, message)
         if not ok:

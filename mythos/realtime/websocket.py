@@ -133,7 +133,9 @@ async def _run_command(
         await sender.send(error_message("unauthorized", "Your account no longer exists."))
         return True
     actor = Actor.from_player(player)
-    result = await process_command_unified(command, actor, services.game, source="ws", ip_address=ip)
+    result = await process_command_unified(
+        command, actor, services.game, source="ws", ip_address=ip, session_id=conn.session_id
+    )
     if result.refused:
         error_type = result.error_type or "invalid_command"
         await sender.send(error_message(error_type, result.text, result.retry_after))

@@ -70,7 +70,6 @@ export function useGameConnection(options: UseGameConnectionOptions) {
     [send],
   );
   const reconnect = useCallback(() => send({ type: 'RECONNECT' }), [send]);
-  const disconnect = useCallback(() => send({ type: 'DISCONNECT' }), [send]);
 
-  return { game, connection: view, sendCommand, reconnect, disconnect };
+  return { game, connection: view, sendCommand, reconnect };
 }

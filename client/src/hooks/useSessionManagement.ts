@@ -17,7 +17,8 @@ export const SESSION_KEY = 'mythos.session_id';
 export const AUTH_KEY = 'mythos.auth';
 
 function newId(): string {
-  if (typeof crypto !== 'undefined' && 'randomUUID' in crypto) return crypto.randomUUID();
+  // randomUUID exists only in secure contexts (https, localhost), so plain-http LAN play needs the fallback.
+  if (typeof crypto !== 'undefined' && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
   return `s-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 

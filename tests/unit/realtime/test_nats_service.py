@@ -1,4 +1,5 @@
-"""The NATS link against a real nats-server; failures forced with an unused port or a fake publisher."""
+"""The core-NATS link (use_jetstream=False) against a real nats-server; failures forced with an
+unused port or a fake publisher. JetStream mode: test_nats_service_jetstream.py."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def test_publish_is_delivered_through_the_subscription(
     tmp_path: Path, nats_server: LocalNatsServer
 ) -> None:
     received: asyncio.Queue[ChatMessage] = asyncio.Queue()
-    config = make_config(tmp_path, nats={"enabled": True, "url": nats_server.url})
+    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
     service = NATSService(config.nats, handler=received.put)
     await service.start()
     try:
@@ -52,7 +53,7 @@ async def test_a_failing_handler_does_not_stop_delivery(tmp_path: Path, nats_ser
         if message.content == "boom":
             raise RuntimeError("handler bug")
 
-    config = make_config(tmp_path, nats={"enabled": True, "url": nats_server.url})
+    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
     service = NATSService(config.nats, handler=handler)
     await service.start()
     try:
@@ -73,6 +74,7 @@ async def test_unreachable_nats_is_down_then_connects_when_it_appears(tmp_path: 
         tmp_path,
         nats={
             "enabled": True,
+            "use_jetstream": False,
             "url": f"nats://127.0.0.1:{port}",
             "reconnect_time_wait": 0.2,
             "connect_timeout": 1.0,
@@ -103,7 +105,7 @@ async def test_publisher_seam_is_used(tmp_path: Path, nats_server: LocalNatsServ
         calls.append(subject)
         return PublishOutcome(False, "breaker_open")
 
-    config = make_config(tmp_path, nats={"enabled": True, "url": nats_server.url})
+    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
     service = NATSService(config.nats)
     service.publisher = wrapped
     await service.start()
@@ -125,7 +127,7 @@ async def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> b
 
 async def test_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
     server = LocalNatsServer(store_dir=tmp_path / "js").start()
-    config = make_config(tmp_path, nats={"enabled": True, "url": server.url, "reconnect_time_wait": 0.2})
+    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.2})
     service = NATSService(config.nats)
     await service.start()
     try:
@@ -144,7 +146,7 @@ async def test_starts_over_when_nats_py_gives_up(tmp_path: Path) -> None:
     server = LocalNatsServer(store_dir=tmp_path / "js").start()
     config = make_config(
         tmp_path,
-        nats={"enabled": True, "url": server.url, "reconnect_time_wait": 0.1, "max_reconnect_attempts": 1},
+        nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.1, "max_reconnect_attempts": 1},
     )
     service = NATSService(config.nats)
     await service.start()

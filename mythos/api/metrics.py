@@ -1,0 +1,34 @@
+"""Metrics routes: Prometheus text for a scraper, JSON for admins.
+
+`GET /metrics` carries no token: it is meant for a Prometheus scraper on the loopback interface
+(the server binds 127.0.0.1 by default); expose it beyond the host only behind a proxy that
+restricts it. `GET /api/metrics` returns the same collector's JSON snapshot, admin only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from mythos.api.admin import AdminPlayer
+from mythos.auth import ServicesDep
+from mythos.observability.metrics import PROMETHEUS_CONTENT_TYPE
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(services: ServicesDep) -> Response:
+    await services.nats.refresh_dlq_depth()  # files may have been replayed or purged by the CLI
+    return Response(services.metrics.render_prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
+
+
+@router.get("/api/metrics")
+async def json_metrics(services: ServicesDep, _admin: AdminPlayer) -> dict[str, Any]:
+    await services.nats.refresh_dlq_depth()
+    body = services.metrics.get_metrics()
+    body["nats"]["mode"] = services.nats.mode
+    return body

@@ -1,0 +1,61 @@
+"""What the DLQ's operators share: where it lives, how an entry is shown, how durations are read.
+
+The server (ReliableChat via build_services), the admin HTTP API and the `mythos dlq` CLI all
+locate the queue through `dlq_dir`, so they always look at the same directory.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from mythos.config import AppConfig
+from mythos.realtime.dead_letter_queue import DeadLetterEntry
+
+__all__ = ["SUBJECT_KEY", "dlq_dir", "entry_view", "parse_duration", "split_subject"]
+
+SUBJECT_KEY = "_subject"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def dlq_dir(config: AppConfig) -> Path:
+    """The dead-letter directory of this deployment: <DATA_DIR>/dlq."""
+    return Path(config.server.data_dir) / "dlq"
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90s', '30m', '12h', '7d', '2w' (a bare number is seconds); ValueError otherwise."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 30m, 12h, 7d)")
+    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def split_subject(message_data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(subject, body) of a dead-lettered publish; KeyError when the entry has no subject
+    (a malformed incoming message, which cannot be replayed)."""
+    subject = message_data.get(SUBJECT_KEY)
+    if not isinstance(subject, str) or not subject:
+        raise KeyError("entry has no subject: it was not a failed publish and cannot be replayed")
+    return subject, {k: v for k, v in message_data.items() if k != SUBJECT_KEY}
+
+
+def entry_view(entry: DeadLetterEntry, *, with_body: bool = True) -> dict[str, Any]:
+    """The JSON shape of one entry for the admin API and `mythos dlq show --json`."""
+    data = entry.message_data
+    view: dict[str, Any] = {
+        "id": entry.id,
+        "created_at": entry.created_iso,
+        "error": entry.error,
+        "retry_count": entry.retry_count,
+        "replay_attempts": entry.replay_attempts,
+        "subject": data.get(SUBJECT_KEY) or data.get("subject"),
+        "channel": data.get("channel"),
+        "sender_name": data.get("sender_name"),
+    }
+    if with_body:
+        view["message"] = data
+    return view

@@ -1,0 +1,60 @@
+"""Replay dead letters from outside the server (`mythos dlq replay`): its own NATS connection.
+
+JetStream mode publishes with Nats-Msg-Id = message_id and waits for the stream's ack, so a
+message that did reach the stream before it was dead-lettered is not delivered twice; core mode
+publishes and flushes. An entry is removed only after that acknowledgement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import nats
+
+from mythos.config import AppConfig
+from mythos.realtime.dead_letter_queue import DeadLetterQueue
+from mythos.realtime.dlq_admin import split_subject
+from mythos.realtime.jetstream import JetStreamChat, StreamSpec
+
+__all__ = ["replay_with_own_connection"]
+
+
+async def replay_with_own_connection(
+    config: AppConfig, dlq: DeadLetterQueue, entry_ids: list[str] | None = None
+) -> tuple[int, int]:
+    """Replay `entry_ids` (all when None); returns (replayed, still_pending)."""
+    cfg = config.nats
+    nc = await nats.connect(
+        servers=[cfg.url],
+        name="mythos-dlq-replay",
+        connect_timeout=cfg.connect_timeout,
+        allow_reconnect=False,
+        max_reconnect_attempts=0,
+    )
+    try:
+        if cfg.use_jetstream:
+            stream = JetStreamChat("dlq-replay", StreamSpec())
+            await stream.bind(nc)
+
+            async def publish(data: dict[str, object]) -> None:
+                subject, body = split_subject(dict(data))
+                await stream.publish(subject, body)
+
+        else:
+
+            async def publish(data: dict[str, object]) -> None:
+                subject, body = split_subject(dict(data))
+                await nc.publish(subject, json.dumps(body, separators=(",", ":")).encode())
+                await nc.flush(timeout=cfg.connect_timeout)  # type: ignore[arg-type]
+
+        if entry_ids is None:
+            replayed, _ = await dlq.replay_all(publish)
+        else:
+            replayed = 0
+            for entry_id in entry_ids:
+                replayed += await dlq.replay(entry_id, publish)
+    finally:
+        with contextlib.suppress(Exception):
+            await nc.close()
+    return replayed, await dlq.get_pending_count()
