@@ -45,6 +45,7 @@ __all__ = [
     "compose",
     "fault_windows",
     "merge_valid",
+    "metrics_series",
     "percentile",
     "run_checks",
 ]
@@ -270,6 +271,7 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         "message_loss_rate": statuses["lost"] / acknowledged if acknowledged else None,
         "dlq_accounted": accounted / len(failed) if failed else (1.0 if acknowledged else None),
         "dlq_expected": len(failed),
+        "dlq_accounted_count": accounted,
         "dlq_missing_tokens": sorted(m.token for m in failed if m.dlq_count == 0)[:MAX_LISTED],
         "dlq_entries": len(dlq),
         "dlq_repeated": sorted(m.token for m in messages if m.dlq_count > 1)[:MAX_LISTED],
@@ -373,6 +375,97 @@ def steady_state(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckRes
     return {"valid": valid, "checks": len(checks), "violations": violations}
 
 
+LINK_BREAKING_FAULTS = frozenset({"partition", "blackhole", "kill_nats", "reset_peer", "flapping"})
+"""Faults after which a server's NATS link FSM must be seen leaving ``connected`` (others may not)."""
+
+DETECTION_GRACE_S = 1.0
+"""A drop noticed this long after the heal still counts as the fault's (pings are 1 s apart)."""
+
+
+def metrics_series(history: Sequence[Op]) -> dict[str, list[tuple[float, Mapping[str, Any]]]]:
+    """Per server, the time-ordered /metrics samples the run recorded."""
+    series: dict[str, list[tuple[float, Mapping[str, Any]]]] = defaultdict(list)
+    for op in history:
+        value = op.value or {}
+        if op.f == F.METRICS and op.type == "ok" and value.get("source", "prometheus") == "prometheus":
+            series[str(value.get("server", ""))].append((op.time, value))
+    return dict(series)
+
+
+def affected_servers(window: Mapping[str, Any], servers: Sequence[str]) -> list[str]:
+    """The game servers whose NATS link a fault window touches."""
+    params = window.get("params") or {}
+    link = str(params.get("link", ""))
+    if link.startswith("nats-"):
+        return [f"mythos-{link.removeprefix('nats-')}"]
+    if window.get("fault") == "kill_nats" or params.get("service") == "nats":
+        return list(servers)
+    return []
+
+
+def _collapse(values: Sequence[Any]) -> list[Any]:
+    """The sequence with consecutive repeats removed: the path an FSM took."""
+    path: list[Any] = []
+    for value in values:
+        if not path or path[-1] != value:
+            path.append(value)
+    return path
+
+
+def transitions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Link FSM and breaker as the servers' /metrics showed them.
+
+    A fault that breaks the link must be seen by the FSM (a state other than connected, or the
+    reconnect counter moving); after every heal the link must be connected again; and every
+    server must end connected with its breaker closed.
+    """
+    series = metrics_series(history)
+    if not series:
+        return {"valid": "unknown", "error": "no /metrics samples: the servers export none"}
+    problems: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for window in fault_windows(history):
+        start, healed = window["start"], window["healed"]
+        if start is None:
+            continue
+        for server in affected_servers(window, sorted(series)):
+            samples = series.get(server, [])
+            until = (healed if healed is not None else math.inf) + DETECTION_GRACE_S
+            before = [v for t, v in samples if t < start]
+            during = [v for t, v in samples if start <= t <= until]
+            after = [(t, v) for t, v in samples if healed is not None and t >= healed]
+            reconnects_before = float(before[-1]["reconnects"]) if before else 0.0
+            reconnects_after = max((float(v["reconnects"]) for _, v in after), default=reconnects_before)
+            dropped = (any(v.get("connection_state") != "connected" for v in during)
+                       or reconnects_after > reconnects_before)
+            back = next((t for t, v in after if v.get("connection_state") == "connected"), None)
+            row = {"window": window["window"], "fault": window["fault"], "server": server,
+                   "link_path": _collapse([v.get("connection_state") for v in (*before[-1:], *during)]),
+                   "breaker_path": _collapse([v.get("breaker_state") for v in (*before[-1:], *during)]),
+                   "reconnects": reconnects_after - reconnects_before, "left_connected": dropped,
+                   "expected_to_leave": window["fault"] in LINK_BREAKING_FAULTS,
+                   "fsm_recovery_s": None if back is None or healed is None else back - healed}
+            rows.append(row)
+            if row["expected_to_leave"] and not dropped:
+                problems.append(f"{server}: link FSM never left connected during {window['window']}")
+            if healed is not None and back is None:
+                problems.append(f"{server}: link not connected again after {window['window']} healed")
+    end_states = {}
+    for server, samples in sorted(series.items()):
+        last = samples[-1][1]
+        end_states[server] = {"connection_state": last.get("connection_state"),
+                              "breaker_state": last.get("breaker_state")}
+        if last.get("connection_state") != "connected" or last.get("breaker_state") not in ("closed", None):
+            problems.append(f"{server}: ended {last.get('connection_state')} with breaker "
+                            f"{last.get('breaker_state')}")
+    breaker_opened = sorted({server for server, samples in series.items()
+                             if any(v.get("breaker_state") == "open" for _, v in samples)})
+    fsm_times = [r["fsm_recovery_s"] for r in rows if r["fsm_recovery_s"] is not None]
+    return {"valid": not problems, "problems": problems, "windows": rows, "end_states": end_states,
+            "breaker_opened": breaker_opened, "fsm_recovery_s": fsm_times,
+            "samples": sum(len(s) for s in series.values())}
+
+
 def latency(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     """Send-to-first-reception latency percentiles over every (message, recipient)."""
     samples = [times[0] - m.invoked
@@ -400,7 +493,11 @@ def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
             buckets[int(op.time // width)]["received"] += 1
     rows = [{"t": index * width, **counts} for index, counts in sorted(buckets.items())]
     faults = [{k: w[k] for k in ("window", "fault", "start", "healed")} for w in fault_windows(history)]
-    return {"valid": True, "bucket_s": width, "buckets": rows, "faults": faults}
+    link = [{"t": t, "server": server, "state": v.get("connection_state"), "breaker": v.get("breaker_state")}
+            for server, samples in sorted(metrics_series(history).items()) for t, v in samples]
+    drains = [op.time for op in history if op.f == F.DRAIN]
+    return {"valid": True, "bucket_s": width, "buckets": rows, "faults": faults, "link": link,
+            "drain": drains[-1] if drains else None}
 
 
 CHECKERS: Mapping[str, Checker] = {
@@ -410,6 +507,7 @@ CHECKERS: Mapping[str, Checker] = {
     "recovery": recovery,
     "availability": availability,
     "steady_state": steady_state,
+    "transitions": transitions,
     "latency": latency,
     "timeline": timeline,
 }

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import signal
 import sys
@@ -46,15 +47,17 @@ def main() -> None:
               help="Game servers to start (0: only nats-server and toxiproxy).")
 @click.option("--no-jetstream", is_flag=True, help="Start nats-server without JetStream.")
 @click.option("--seconds", type=float, default=None, help="Stop after this long (default: until Ctrl-C).")
+@click.option("--containers", is_flag=True,
+              help="nats-server and toxiproxy from testcontainers (needs a Docker engine).")
 @reports_option
-def up(mythos_count: int, no_jetstream: bool, seconds: float | None, reports: Path) -> None:
+def up(mythos_count: int, no_jetstream: bool, seconds: float | None, containers: bool, reports: Path) -> None:
     """Start the topology, print every address, and keep it up for poking by hand."""
     from harness.paths import RunPaths
     from harness.topology import Topology, TopologySpec
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream)
+    spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream, containers=containers)
     with Topology(spec, RunPaths.new("up", reports)) as topology:
         click.echo(json.dumps(topology.describe(), indent=2))
         click.echo("Up. Ctrl-C stops everything.", err=True)
@@ -84,23 +87,30 @@ def load_scenario(name: str) -> Any:
 @main.command()
 @click.argument("names", nargs=-1)
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@click.option("--fast", is_flag=True, help="Run the fast subset of the default test command.")
+@click.option("--weak", is_flag=True,
+              help="Run against the known-weak configuration (core NATS, no retries): it must fail.")
 @reports_option
-def chaos(names: tuple[str, ...], list_only: bool, reports: Path) -> None:
-    """Run chaos scenarios (all when none is named), then write reports/kpi/chaos.json."""
+def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, reports: Path) -> None:
+    """Run chaos scenarios (all when none is named), then write reports/kpi/chaos.json from them."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from harness.results import write_chaos_suite
-    from scenarios.base import run_scenario
+    from scenarios import FAST
+    from scenarios.base import run_scenario, weakened
 
     if list_only:
-        click.echo("\n".join(available_scenarios()))
+        click.echo("\n".join(f"{n}{' (fast)' if n in FAST else ''}" for n in available_scenarios()))
         return
-    chosen = list(names) or [n for n in available_scenarios() if n != "noop"] or ["noop"]
+    chosen = list(names) or (list(FAST) if fast else [n for n in available_scenarios() if n != "noop"])
     tests = [load_scenario(name) for name in chosen]
+    if weak:
+        tests = [weakened(test) for test in tests]
     console = Console(stderr=True)
-    table = Table("scenario", "valid", "delivery", "loss", "dlq", "recovery p95 s", "availability", "run")
+    table = Table("scenario", "valid", "delivery", "loss", "dlq", "recovery p95 s", "availability",
+                  "link FSM", "run")
     results = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console) as progress:
@@ -116,11 +126,27 @@ def chaos(names: tuple[str, ...], list_only: bool, reports: Path) -> None:
                       _fmt(r.check("delivery", "message_loss_rate")),
                       _fmt(r.check("delivery", "dlq_accounted")),
                       _fmt(r.check("recovery", "nats_recovery_s")),
-                      _fmt(r.check("availability", "availability_during_nats_faults")), r.run_id)
+                      _fmt(r.check("availability", "availability_during_nats_faults")),
+                      str(r.check("transitions", "valid")), r.run_id)
     console.print(table)
-    click.echo(f"wrote {write_chaos_suite(reports)}")
+    if weak:
+        click.echo("known-weak configuration: reports/kpi/chaos.json left untouched", err=True)
+    else:
+        click.echo(f"wrote {write_chaos_suite(reports, results=results)}")
     if any(r.valid is False for r in results):
         sys.exit(1)
+
+
+@main.command()
+@click.option("--quick", is_flag=True, help="The default (small) example counts instead of the full profile.")
+def fuzz(quick: bool) -> None:
+    """Run the property suites (full hypothesis profile) and write reports/kpi/property.json."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["bash", str(root / "scripts" / "run_suite.sh"), "property", *([] if quick else ["--full"])]
+    env = {**os.environ, "PYTHON_BIN": os.environ.get("PYTHON_BIN", sys.executable)}
+    sys.exit(subprocess.run(argv, cwd=root, env=env, check=False).returncode)
 
 
 def _fmt(value: Any) -> str:
@@ -183,3 +209,48 @@ def gate_command(reports: Path) -> None:
         click.echo(f"gate FAILED: {len(verdict.failed)} failed, {len(verdict.missing)} missing", err=True)
         sys.exit(1)
     click.echo("gate passed: every catalogue KPI measured and within spec")
+
+
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Locust worker processes (Locust's own --processes: a master plus N forked workers).")
+@click.option("--duration", type=click.FloatRange(min=1.0), default=None,
+              help="Seconds per scenario (default: each scenario's own, at most 2 min).")
+@click.option("--short", is_flag=True, help="The short profile of the default test command (~20-30 s each).")
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@reports_option
+def load(names: tuple[str, ...], workers: int, duration: float | None, short: bool, list_only: bool,
+         reports: Path) -> None:
+    """Run Locust load scenarios (all when none is named); write reports/kpi/load.json and reports/load/."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from harness.load import SCENARIOS, failed, headline, run_load
+
+    if list_only:
+        for scenario in SCENARIOS.values():
+            click.echo(f"{scenario.name}\t{scenario.description}")
+        return
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise click.BadParameter(f"unknown scenario(s) {unknown}; available: {', '.join(SCENARIOS)}")
+    console = Console(stderr=True)
+    with console.status("load scenarios") as status:
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        result = run_load(list(names), workers=workers, duration=duration, short=short, reports=reports,
+                          progress=progress)
+    table = Table("scenario", "figures", "locust report")
+    for run in result.runs:
+        table.add_row(run.name, headline(run), str(run.out_dir / "report.html"))
+    console.print(table)
+    click.echo(f"wrote {result.kpi_path or '(no load KPI)'} and {result.summary_path}")
+    reasons = failed(result)
+    for reason in reasons:
+        click.echo(f"FAILED: {reason}", err=True)
+    if reasons:
+        sys.exit(1)

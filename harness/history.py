@@ -53,6 +53,8 @@ class F:
     steady   process "probe": ok {phase, fault, probes} when the steady state holds, fail otherwise
     start / heal  process "nemesis": {fault, window, params}
     drain    lone ok by "test": the workload is over and in-flight messages have had time to land
+    metrics  lone ok by "metrics": {server, connection_state, breaker_state, reconnects, dlq_depth,
+             dead_lettered}, one sample of a server's GET /metrics (link FSM and breaker over time)
     """
 
     SAY = "say"
@@ -64,6 +66,7 @@ class F:
     START = "start"
     HEAL = "heal"
     DRAIN = "drain"
+    METRICS = "metrics"
 
 
 TOKEN_RE = re.compile(r"\bmsg_([A-Za-z0-9]+)_(\d+)\b")

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ from harness.kpi import KPIResult, kpi_from_catalogue, not_measured, write_suite
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.services.mythos import MythosServer
 from harness.services.nats import NatsServer
+from harness.services.process import free_port
 from mythos.auth import InviteStore
 
 __all__ = [
@@ -41,7 +42,9 @@ __all__ = [
     "capacity_figures",
     "chat_figures",
     "connection_figures",
+    "failed",
     "flood_figures",
+    "headline",
     "percentile",
     "run_load",
 ]
@@ -71,6 +74,8 @@ class LoadScenario:
     run_s: float
     short_run_s: float
     shape: bool = False
+    warmup_s: float = 0.0
+    short_warmup_s: float = 0.0
 
     def settings(self, short: bool) -> dict[str, Any]:
         return dict(self.short if short else self.full)
@@ -86,7 +91,7 @@ SCENARIOS: Mapping[str, LoadScenario] = {
     for s in (
         LoadScenario("flood", "loadtests/flood.py", "attackers at 50 cmd/s vs a 10/s limit, compliant players at 2/s",
                      full={"attackers": 10, "players": 20}, short={"attackers": 4, "players": 6},
-                     run_s=60.0, short_run_s=15.0),
+                     run_s=60.0, short_run_s=16.0, warmup_s=10.0, short_warmup_s=6.0),
         LoadScenario("alias_amplification", "loadtests/alias_amplification.py",
                      "aliases of 10 commands fired in a loop; executed commands must stay at the limit",
                      full={"alias_attackers": 6, "alias_rate": 5.0}, short={"alias_attackers": 3, "alias_rate": 5.0},
@@ -96,17 +101,16 @@ SCENARIOS: Mapping[str, LoadScenario] = {
                      short={"chat_players": 15, "chat_lines": 4, "chat_interval_s": 2.0},
                      run_s=45.0, short_run_s=25.0),
         LoadScenario("capacity", "loadtests/capacity.py", "compliant players in steps until p99 > 100 ms",
-                     full={"capacity_start_users": 10, "capacity_growth": 1.5, "capacity_max_users": 400,
-                           "capacity_max_s": 110.0},
-                     short={"capacity_start_users": 5, "capacity_growth": 2.0, "capacity_max_users": 80,
-                            "capacity_max_s": 35.0, "capacity_measure_s": 5.0},
-                     run_s=110.0, short_run_s=35.0, shape=True),
+                     full={"capacity_start_users": 10, "capacity_growth": 1.5, "capacity_max_users": 400},
+                     short={"capacity_start_users": 5, "capacity_growth": 2.0, "capacity_max_users": 40,
+                            "capacity_measure_s": 4.0},
+                     run_s=115.0, short_run_s=30.0, shape=True),
     )
 }
 
 
 # -- pure figures ----------------------------------------------------------------------------------
-def percentile(histogram: Mapping[int | str, int], fraction: float) -> float | None:
+def percentile(histogram: Mapping[int, int] | Mapping[str, int], fraction: float) -> float | None:
     """Locust's percentile of a ``{response_time_ms: count}`` histogram (the smallest value covering it)."""
     items = sorted((float(k), int(v)) for k, v in histogram.items() if int(v) > 0)
     total = sum(n for _, n in items)
@@ -136,7 +140,7 @@ def _role(records: Iterable[Mapping[str, Any]], role: str) -> list[Mapping[str, 
 
 
 def connection_figures(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Players that finished a connection attempt (register, login, WebSocket, first room_state) and how many made it."""
+    """Players that finished a connection attempt (register, login, WebSocket, first room_state); how many made it."""
     attempted = [r for r in records if r.get("connect_ok") or r.get("connect_error")]
     ok = sum(1 for r in attempted if r.get("connect_ok"))
     dropped = sum(1 for r in attempted if r.get("connect_ok") and r.get("closed"))
@@ -169,6 +173,9 @@ def flood_figures(records: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[
     players = _role(records, "player")
     compliant_refusals = sum(sum(int(v) for v in r["refused"].values()) for r in players)
     histogram = merged_histogram(stats, "player")
+    with_warmup = merged_histogram(stats, "player-warmup")
+    for rt, n in histogram.items():
+        with_warmup[rt] = with_warmup.get(rt, 0) + n
     return {
         "attackers": len(_role(records, "attacker")), "players": len(players),
         "attacker_sent": int(sent), "attacker_executed": int(executed), "attacker_refused": int(refused),
@@ -178,7 +185,9 @@ def flood_figures(records: Sequence[Mapping[str, Any]], stats: Sequence[Mapping[
         "compliant_commands": sum(int(r["sent"]) for r in players),
         "compliant_refusals": compliant_refusals,
         "compliant_timeouts": sum(int(r["timeouts"]) for r in players),
+        "compliant_measured": sum(histogram.values()),
         "compliant_p50_ms": percentile(histogram, 0.50), "compliant_p99_ms": percentile(histogram, 0.99),
+        "compliant_p99_with_warmup_ms": percentile(with_warmup, 0.99),
     }
 
 
@@ -252,13 +261,15 @@ class ScenarioRun:
     figures: dict[str, Any] = field(default_factory=dict)
     connection: dict[str, Any] = field(default_factory=dict)
     server_peak_rss_mib: float | None = None
+    server_rss_mib: dict[str, float] = field(default_factory=dict)
     generator_cpu_peak_pct: float | None = None
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"returncode": self.returncode, "timed_out": self.timed_out, "wall_s": round(self.wall_s, 1),
                 "figures": self.figures, "connection": self.connection,
-                "server_peak_rss_mib": self.server_peak_rss_mib, "generator_cpu_peak_pct": self.generator_cpu_peak_pct,
+                "server_peak_rss_mib": self.server_peak_rss_mib, "server_rss_mib": self.server_rss_mib,
+                "generator_cpu_peak_pct": self.generator_cpu_peak_pct,
                 "error": self.error, "reports": {"html": str(self.out_dir / "report.html"),
                                                  "csv": str(self.out_dir / "locust_stats.csv"),
                                                  "json": str(self.out_dir / "locust.json"),
@@ -272,6 +283,8 @@ class _Sampler:
         self.server = psutil.Process(server_pid)
         self.locust: psutil.Process | None = None
         self.peak_rss = 0
+        self.first_rss: int | None = None
+        self.last_rss = 0
         self.peak_cpu = 0.0
         self._procs: dict[int, psutil.Process] = {}
         self._stop = threading.Event()
@@ -289,6 +302,8 @@ class _Sampler:
             with contextlib.suppress(psutil.Error):
                 rss += proc.memory_info().rss
         self.peak_rss = max(self.peak_rss, rss)
+        self.first_rss = rss if self.first_rss is None else self.first_rss
+        self.last_rss = rss
         if self.locust is not None:
             cpu = 0.0
             for proc in self._tree(self.locust):
@@ -335,7 +350,10 @@ def locust_argv(scenario: LoadScenario, out_dir: Path, *, host: str, users: int,
     if not scenario.shape:
         argv += ["-u", str(users), "-r", str(max(1, users)), "-t", f"{max(1, round(run_s))}s"]
     if workers > 1:
-        argv += ["--processes", str(workers)]
+        # Locust's master binds every interface on 5557 by default: keep it on loopback, on a free port.
+        port = str(free_port("127.0.0.1"))
+        argv += ["--processes", str(workers), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                 "--master-host", "127.0.0.1", "--master-port", port]
     return argv
 
 
@@ -349,7 +367,8 @@ def _read_json(path: Path, default: Any) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else default
 
 
-def analyse(scenario: LoadScenario, out_dir: Path, settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def analyse(scenario: LoadScenario, out_dir: Path,
+            settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(figures, connection figures) of a finished scenario from the files it left in ``out_dir``."""
     records = _read_records(out_dir / "players.jsonl")
     stats = _read_json(out_dir / "locust.json", [])
@@ -392,6 +411,8 @@ def run_scenario(scenario: LoadScenario, *, short: bool, workers: int, duration:
                   "results_file": str(out_dir / "players.jsonl"),
                   "steps_file": str(out_dir / "capacity_steps.json"), **settings}
         config_path = paths.run_dir / "load-config.json"
+        warmup = scenario.short_warmup_s if short else scenario.warmup_s
+        config["measure_after_epoch"] = time.time() + warmup if warmup else 0.0
         config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
         argv = locust_argv(scenario, out_dir, host=server.base_url, users=users, run_s=run_s, workers=workers)
         env = {**os.environ, CONFIG_ENV: str(config_path), "PYTHONPATH": str(PROJECT_ROOT)}
@@ -410,6 +431,8 @@ def run_scenario(scenario: LoadScenario, *, short: bool, workers: int, duration:
             finally:
                 _stop_process(proc)
         run.server_peak_rss_mib = round(sampler.peak_rss / 2**20, 1)
+        run.server_rss_mib = {"first": round((sampler.first_rss or 0) / 2**20, 1),
+                              "last": round(sampler.last_rss / 2**20, 1)}
         run.generator_cpu_peak_pct = round(sampler.peak_cpu, 1)
     run.wall_s = time.monotonic() - started
     run.figures, run.connection = analyse(scenario, out_dir, settings)
@@ -438,7 +461,8 @@ def flood_kpis(flood: ScenarioRun | None, runs: Sequence[ScenarioRun]) -> list[K
             kpis.append(not_measured("compliant_p99_under_flood", "no compliant round trips recorded"))
         else:
             kpis.append(kpi_from_catalogue("compliant_p99_under_flood", f["compliant_p99_ms"],
-                                           f"{evidence}: p99 of {f['compliant_commands']} compliant round trips"))
+                                           f"{evidence}: p99 of {f['compliant_measured']} compliant round trips "
+                                           f"after the warm-up, {f['attackers']} attackers at 50 cmd/s"))
     attempts = sum(int(r.connection.get("attempts", 0)) for r in runs)
     successes = sum(int(r.connection.get("successes", 0)) for r in runs)
     if attempts:
@@ -487,5 +511,33 @@ def run_load(names: Sequence[str] = (), *, workers: int = 1, duration: float | N
                                                     workers=workers))
 
 
-def scenario_names() -> Iterator[str]:
-    yield from SCENARIOS
+def _num(value: Any, fmt: str = ".3g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def headline(run: ScenarioRun) -> str:
+    """One line of the figures that matter for ``run``'s scenario (for the CLI's table)."""
+    f = run.figures
+    if run.name == "flood":
+        return (f"dos_blocked_ratio {_num(f.get('dos_blocked_ratio'), '.4f')}, compliant refusals "
+                f"{f.get('compliant_refusals')}, compliant p99 {_num(f.get('compliant_p99_ms'))} ms")
+    if run.name == "alias_amplification":
+        return (f"executed {_num(f.get('executed_commands_per_s_max'))}/s max per attacker "
+                f"(limit {_num(f.get('limit_per_s'))}/s, attempted {_num(f.get('attempted_commands_per_s'))}/s); "
+                f"capped {f.get('capped')}")
+    if run.name == "chat_fanout":
+        return (f"{f.get('players')} players: delivered {_num(f.get('delivered_ratio'), '.4f')}, "
+                f"p50 {_num(f.get('delivery_p50_ms'))} ms, p99 {_num(f.get('delivery_p99_ms'))} ms")
+    return (f"sustained {_num(f.get('sustained_commands_per_s'))} cmd/s with {f.get('sustained_players')} players "
+            f"(p99 {_num(f.get('sustained_p99_ms'))} ms); stop: {f.get('stop_reason')}; "
+            f"server peak RSS {_num(run.server_peak_rss_mib)} MiB")
+
+
+def failed(result: LoadResult) -> list[str]:
+    """Why ``harness load`` should exit 1: a Locust run that failed, or a load KPI below its spec."""
+    reasons = [f"{r.name}: {r.error.splitlines()[0]}" for r in result.runs if r.error]
+    if result.kpi_path is not None:
+        report = json.loads(result.kpi_path.read_text(encoding="utf-8"))
+        reasons += [f"{k['id']} = {k['value']} fails {k['comparator']} {k['threshold']}"
+                    for k in report["kpis"] if not k["passed"]]
+    return reasons

@@ -117,34 +117,67 @@ def _close(fig: Any) -> None:
     plt.close(fig)
 
 
+LINK_STRIP = (-0.12, -0.04)
+"""Where the link-state strip sits under the delivery curve (data coordinates)."""
+
+
+def _link_strip(ax: Any, link: Sequence[Mapping[str, Any]], until: float) -> bool:
+    """Purple where a server's link was not connected, dark red where its breaker was open."""
+    drawn = False
+    by_server: dict[str, list[Mapping[str, Any]]] = {}
+    for sample in link:
+        by_server.setdefault(str(sample.get("server")), []).append(sample)
+    for samples in by_server.values():
+        for sample, following in zip(samples, [*samples[1:], None], strict=True):
+            end = float(following["t"]) if following is not None else until
+            color = ("darkred" if sample.get("breaker") == "open" else
+                     "tab:purple" if sample.get("state") != "connected" else None)
+            if color:
+                ax.fill_between([float(sample["t"]), end], *LINK_STRIP, color=color, alpha=0.8, linewidth=0)
+                drawn = True
+    return drawn
+
+
 def delivery_plot(result: ScenarioResult) -> str | None:
     """Share of each second's acknowledged messages that were delivered, fault windows shaded."""
     timeline = result.checks.get("timeline")
     if not isinstance(timeline, Mapping) or not timeline.get("buckets"):
         return None
     buckets = timeline["buckets"]
-    fig, ax = _figure()
+    width = float(timeline.get("bucket_s", 1.0))
+    fig, ax = _figure(8.0, 2.8)
     try:
         xs = [b["t"] for b in buckets]
-        ax.step(xs, [b["delivered"] / b["sent"] if b["sent"] else None for b in buckets], where="post",
-                label="delivered / acknowledged")
+        until = max(xs[-1] + width, float(timeline.get("drain") or 0.0))
         ax2 = ax.twinx()
-        ax2.bar(xs, [b["received"] for b in buckets], width=float(timeline.get("bucket_s", 1.0)) * 0.8,
-                alpha=0.25, color="grey", label="receptions")
+        ax2.bar(xs, [b["received"] for b in buckets], width=width * 0.8, align="edge", alpha=0.25,
+                color="grey", label="receptions")
         if any(b.get("refused") for b in buckets):
-            ax2.bar(xs, [b.get("refused", 0) for b in buckets],
-                    width=float(timeline.get("bucket_s", 1.0)) * 0.4, alpha=0.6, color="orange",
-                    label="refused sends")
-        ax2.set_ylabel("receptions / refusals")
-        ax2.legend(fontsize=7, loc="lower right")
+            ax2.bar(xs, [b.get("refused", 0) for b in buckets], width=width * 0.4, align="edge", alpha=0.6,
+                    color="orange", label="refused sends")
+        ax2.set_ylabel("per second", fontsize=8)
+        # The delivery curve above the bars: the twin axis is drawn last unless told otherwise.
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        rates = [b["delivered"] / b["sent"] if b["sent"] else float("nan") for b in buckets]
+        ax.step([*xs, xs[-1] + width], [*rates, rates[-1]], where="post", color="tab:blue", linewidth=1.8,
+                label="delivered / acknowledged")
         for fault in timeline.get("faults", []):
             if fault.get("start") is not None:
-                end = fault.get("healed") if fault.get("healed") is not None else xs[-1]
-                ax.axvspan(fault["start"], end, color="red", alpha=0.15)
-                ax.text(fault["start"], 1.02, str(fault.get("fault")), fontsize=7, color="darkred")
-        ax.set_ylim(-0.05, 1.1)
+                end = fault.get("healed") if fault.get("healed") is not None else until
+                ax.axvspan(fault["start"], end, color="red", alpha=0.12, label=f"fault: {fault.get('fault')}")
+        if timeline.get("drain") is not None:
+            ax.axvline(float(timeline["drain"]), color="black", linestyle=":", linewidth=1, label="workload end")
+        if _link_strip(ax, timeline.get("link", []), until):
+            ax.fill_between([], [], color="tab:purple", label="link not connected (/metrics)")
+        ax.set_ylim(LINK_STRIP[0] - 0.02, 1.08)
+        ax.set_xlim(0, until)
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("delivery")
+        handles, labels = ax.get_legend_handles_labels()
+        more_handles, more_labels = ax2.get_legend_handles_labels()
+        ax.legend(handles + more_handles, labels + more_labels, fontsize=7, loc="upper left",
+                  bbox_to_anchor=(1.08, 1.0), frameon=False)
         ax.set_title(result.scenario, fontsize=9)
         return _png(fig)
     finally:
@@ -152,15 +185,36 @@ def delivery_plot(result: ScenarioResult) -> str | None:
 
 
 def recovery_plot(results: Sequence[ScenarioResult]) -> str | None:
-    rows = [(r.scenario, t) for r in results for t in (r.check("recovery", "recovery_s") or [])]
+    """Per fault window: heal -> link connected (FSM, from /metrics) and heal -> first delivery."""
+    rows: list[tuple[str, float | None, float | None]] = []
+    for r in results:
+        recovery = r.checks.get("recovery")
+        if not isinstance(recovery, Mapping):
+            continue
+        fsm = {(w.get("window"), w.get("server")): w.get("fsm_recovery_s")
+               for w in (r.check("transitions", "windows") or [])}
+        for window in recovery.get("windows", []):
+            fsm_times = [t for (name, _), t in fsm.items() if name == window.get("window") and t is not None]
+            rows.append((f"{r.scenario} {window.get('window')}", max(fsm_times, default=None),
+                         window.get("recovery_s")))
     if not rows:
         return None
-    fig, ax = _figure(7.0, 0.4 * len(rows) + 1.0)
+    fig, ax = _figure(8.0, 0.45 * len(rows) + 1.2)
     try:
-        ax.barh([f"{s} #{i}" for i, (s, _) in enumerate(rows)], [t for _, t in rows])
-        ax.axvline(CATALOGUE["nats_recovery_s"].goal, color="green", linestyle="--", label="goal")
-        ax.set_xlabel("seconds from heal to first delivery")
-        ax.legend(fontsize=7)
+        height = 0.38
+        ys = list(range(len(rows)))
+        ax.barh([y - height / 2 for y in ys], [f or 0.0 for _, f, _ in rows], height=height,
+                color="tab:purple", label="heal -> link connected (FSM)")
+        ax.barh([y + height / 2 for y in ys], [d or 0.0 for _, _, d in rows], height=height,
+                color="tab:blue", label="heal -> first delivery (nats_recovery_s)")
+        for y, (_, _, delivered) in zip(ys, rows, strict=True):
+            if delivered is None:
+                ax.text(0.02, y + height / 2, "no delivery after heal", va="center", fontsize=7, color="red")
+        ax.set_yticks(ys, [label for label, _, _ in rows], fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(CATALOGUE["nats_recovery_s"].goal, color="green", linestyle="--", label="goal (p95)")
+        ax.set_xlabel("seconds after the fault healed")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
         return _png(fig)
     finally:
         _close(fig)
@@ -178,6 +232,7 @@ def latency_plot(results: Sequence[ScenarioResult]) -> str | None:
             ax.barh([i + offset * height for i in range(len(rows))], [v[q] * 1000 for _, v in rows],
                     height=height, label=label)
         ax.set_yticks([i + height for i in range(len(rows))], [s for s, _ in rows])
+        ax.invert_yaxis()  # scenarios top-down in table order, p50 first within each
         ax.set_xlabel("send to delivery, ms")
         ax.legend(fontsize=7)
         return _png(fig)
@@ -210,6 +265,39 @@ def _evidence(text: str, out_dir: Path) -> str:
     return html.escape(text)
 
 
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _scenario_table(results: Sequence[ScenarioResult], out_dir: Path) -> str:
+    """One row per scenario run: its verdict and the figures behind the chaos KPIs."""
+    head = ("scenario", "valid", "acknowledged", "delivered", "dead-lettered", "lost", "dlq accounted",
+            "recovery s", "link FSM s", "availability", "checkers not valid", "history")
+    rows = []
+    for r in results:
+        failing = sorted(name for name, check in r.checks.items()
+                         if isinstance(check, Mapping) and check.get("valid") is not True)
+        history = Path(r.history)
+        link = (f"<a href='{html.escape(os.path.relpath(history.resolve(), out_dir.resolve()))}'>history</a>"
+                if history.exists() else html.escape(r.run_id))
+        recovery = r.check("recovery", "recovery_s") or []
+        fsm = r.check("transitions", "fsm_recovery_s") or []
+        status = "pass" if r.valid is True else ("fail" if r.valid is False else "nm")
+        cells = (r.scenario, r.valid, r.check("delivery", "acknowledged"), r.check("delivery", "delivered"),
+                 r.check("delivery", "dead_lettered"), r.check("delivery", "lost"),
+                 r.check("delivery", "dlq_accounted"), ", ".join(f"{t:.2f}" for t in recovery) or None,
+                 ", ".join(f"{t:.2f}" for t in fsm) or None,
+                 r.check("availability", "availability_during_nats_faults"), ", ".join(failing) or None)
+        rows.append(f"<tr class='{status}'>" + "".join(f"<td>{_cell(c)}</td>" for c in cells)
+                    + f"<td>{link}</td></tr>")
+    header = "".join(f"<th>{h}</th>" for h in head)
+    return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
+
+
 def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], verdict: GateVerdict,
                 results: Sequence[ScenarioResult], out_dir: Path) -> str:
     rows = []
@@ -236,7 +324,7 @@ def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], 
     suite_rows = "".join(
         f"<tr><td>{html.escape(s.suite)}</td><td>{s.started.isoformat()}</td><td>{s.finished.isoformat()}</td>"
         f"<td>{s.wall_time_s:.1f}</td><td>{len(s.kpis)}</td></tr>" for s in suites)
-    plots = []
+    plots = [_scenario_table(results, out_dir)] if results else []
     for result in results:
         png = delivery_plot(result)
         if png:

@@ -1,10 +1,10 @@
 """A scenario run's verdict on disk, and the chaos suite's KPIs drawn from every run.
 
 Each run writes ``reports/runs/<run>/results.json`` (what the checkers said, where the history
-is); the chaos suite file ``reports/kpi/chaos.json`` is recomputed from all of them, so several
-test modules can each add their scenario without overwriting one another's figures. Across
-scenarios the suite reports the worst one (a lossy scenario cannot hide behind clean ones);
-recovery times are pooled and their p95 reported.
+is); the chaos suite file ``reports/kpi/chaos.json`` is computed from a set of runs: the ones a
+test session made, or the latest run of every scenario. Delivery, loss and DLQ figures are
+pooled over every acknowledged message, availability is the minimum over scenarios, and
+recovery times are pooled and their p95 reported; per-scenario figures stay in the evidence.
 """
 
 from __future__ import annotations
@@ -98,30 +98,62 @@ def latest_results(reports: Path) -> list[ScenarioResult]:
     return sorted(latest.values(), key=lambda r: r.scenario)
 
 
-def _worst(results: Sequence[ScenarioResult], kpi_id: str, check: str, figure: str,
-           worst_is_max: bool) -> KPIResult:
-    measured = [(r, r.check(check, figure)) for r in results]
-    values = [(r, float(v)) for r, v in measured if v is not None]
-    unmeasured = [r.scenario for r, v in measured if v is None]
+def _scenario_detail(results: Sequence[ScenarioResult], check: str, figure: str) -> str:
+    parts = [f"{r.scenario}={v:.4g}" for r in results if (v := r.check(check, figure)) is not None]
+    return ", ".join(parts) or "none"
+
+
+def _count(result: ScenarioResult, figure: str) -> int:
+    value = result.check("delivery", figure)
+    return int(value) if value is not None else 0
+
+
+def _pooled_delivery(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+    """Delivery and loss over every acknowledged message of every scenario, DLQ over every failure."""
+    acknowledged = sum(_count(r, "acknowledged") for r in results)
+    delivered = sum(_count(r, "delivered") for r in results)
+    lost = sum(_count(r, "lost") for r in results)
+    expected = sum(_count(r, "dlq_expected") for r in results)
+    accounted = sum(_count(r, "dlq_accounted_count") for r in results)
+    names = ", ".join(r.scenario for r in results)
+    if not acknowledged:
+        reason = f"not measured: no acknowledged message had a recipient who stayed connected ({names})"
+        return [kpi_from_catalogue(k, None, reason)
+                for k in ("message_delivery_rate", "message_loss_rate", "dlq_accounted")]
+    over = f"over {acknowledged} acknowledged messages in {len(results)} scenarios"
+    return [
+        kpi_from_catalogue("message_delivery_rate", delivered / acknowledged,
+                           f"{delivered} delivered {over}; per scenario: "
+                           f"{_scenario_detail(results, 'delivery', 'message_delivery_rate')}"),
+        kpi_from_catalogue("message_loss_rate", lost / acknowledged,
+                           f"{lost} lost {over}; per scenario: "
+                           f"{_scenario_detail(results, 'delivery', 'message_loss_rate')}"),
+        kpi_from_catalogue("dlq_accounted", accounted / expected if expected else 1.0,
+                           f"{accounted} of {expected} undelivered or refused messages in the DLQ exactly once; "
+                           f"per scenario: {_scenario_detail(results, 'delivery', 'dlq_accounted')}"),
+    ]
+
+
+def _min_availability(results: Sequence[ScenarioResult]) -> KPIResult:
+    values = [(r, float(v)) for r in results
+              if (v := r.check("availability", "availability_during_nats_faults")) is not None]
     if not values:
-        return kpi_from_catalogue(kpi_id, None, f"not measured: no scenario produced {check}.{figure}")
-    pick = max if worst_is_max else min
-    worst_result, worst_value = pick(values, key=lambda pair: pair[1])
-    detail = ", ".join(f"{r.scenario}={v:.4g}" for r, v in values)
-    evidence = f"{worst_result.evidence} (worst, run {worst_result.run_id}); per scenario: {detail}"
-    if unmeasured:
-        evidence += f"; not measured in {', '.join(unmeasured)}"
-    return kpi_from_catalogue(kpi_id, worst_value, evidence)
+        return kpi_from_catalogue("availability_during_nats_faults", None,
+                                  "not measured: no probe ran while a NATS fault was active")
+    worst, value = min(values, key=lambda pair: pair[1])
+    detail = _scenario_detail(results, "availability", "availability_during_nats_faults")
+    return kpi_from_catalogue("availability_during_nats_faults", value,
+                              f"{worst.evidence} (min, run {worst.run_id}); per scenario: {detail}")
 
 
 def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
-    kpis = [
-        _worst(results, "message_delivery_rate", "delivery", "message_delivery_rate", worst_is_max=False),
-        _worst(results, "message_loss_rate", "delivery", "message_loss_rate", worst_is_max=True),
-        _worst(results, "dlq_accounted", "delivery", "dlq_accounted", worst_is_max=False),
-        _worst(results, "availability_during_nats_faults", "availability",
-               "availability_during_nats_faults", worst_is_max=False),
-    ]
+    """The chaos suite's KPIs: pooled delivery, loss and DLQ, minimum availability, recovery p95.
+
+    Pooling counts every acknowledged message once, so a long scenario weighs what it sent; each
+    scenario's own figures stay in the evidence, and each scenario's test asserts them alone, so
+    a lossy scenario cannot hide behind clean ones.
+    """
+    kpis = [*_pooled_delivery(results), _min_availability(results)]
     times = [float(t) for r in results for t in (r.check("recovery", "recovery_s") or [])]
     unrecovered = [f"{r.scenario}:{w}" for r in results for w in (r.check("recovery", "unrecovered") or [])]
     if times and not unrecovered:
@@ -136,9 +168,14 @@ def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
     return kpis
 
 
-def write_chaos_suite(reports: Path, out_dir: Path | None = None) -> Path:
-    """Recompute ``reports/kpi/chaos.json`` from the latest run of every scenario."""
-    results = latest_results(reports)
+def write_chaos_suite(reports: Path, out_dir: Path | None = None,
+                      results: Sequence[ScenarioResult] | None = None) -> Path:
+    """Write ``reports/kpi/chaos.json`` from ``results`` (default: the latest run of every scenario).
+
+    A test session passes the runs it made, so a fast subset is not mixed with stale runs of
+    scenarios it did not run.
+    """
+    results = list(results) if results is not None else latest_results(reports)
     if not results:
         raise FileNotFoundError(f"no scenario results under {reports / 'runs'}")
     started = min(r.started for r in results)

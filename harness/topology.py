@@ -21,11 +21,12 @@ import structlog
 
 from harness.faults.base import Killable
 from harness.paths import RunPaths
+from harness.services.containers import NatsContainer, ToxiproxyContainer, docker_engine_answers
 from harness.services.mythos import MythosServer
 from harness.services.nats import NatsServer
 from harness.services.toxiproxy import ProxyInfo, ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 
-__all__ = ["Topology", "TopologySpec"]
+__all__ = ["KNOWN_WEAK_ENV", "Topology", "TopologySpec"]
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,12 @@ FAST_DETECTION_ENV: Mapping[str, str] = {
 }
 """nats-py's default 120 s ping would notice a blackhole after minutes; scenarios run in seconds."""
 
+KNOWN_WEAK_ENV: Mapping[str, str] = {
+    "NATS_USE_JETSTREAM": "false",
+    "NATS_PUBLISH_RETRY_ATTEMPTS": "1",
+}
+"""Core NATS (at-most-once) without publish retries: what the chaos suite must show failing."""
+
 
 @dataclass(frozen=True, slots=True)
 class TopologySpec:
@@ -45,6 +52,8 @@ class TopologySpec:
     mythos: int = 1
     jetstream: bool = True
     mythos_env: Mapping[str, str] = field(default_factory=lambda: dict(FAST_DETECTION_ENV))
+    containers: bool = False
+    """nats-server and Toxiproxy from testcontainers (needs a Docker engine); game servers stay local."""
 
     def __post_init__(self) -> None:
         if self.mythos < 0:
@@ -57,8 +66,8 @@ class Topology:
     def __init__(self, spec: TopologySpec, paths: RunPaths) -> None:
         self.spec = spec
         self.paths = paths
-        self.nats: NatsServer | None = None
-        self.toxi: ToxiproxyServer | None = None
+        self.nats: NatsServer | NatsContainer | None = None
+        self.toxi: ToxiproxyServer | ToxiproxyContainer | None = None
         self.mythos: list[MythosServer] = []
         self.links: dict[str, ProxyInfo] = {}
         self._stack = contextlib.ExitStack()
@@ -104,8 +113,14 @@ class Topology:
     def start(self) -> None:
         self.paths.create()
         log_dir = self.paths.log_dir
-        self.nats = self._stack.enter_context(NatsServer(log_dir, jetstream=self.spec.jetstream))
-        self.toxi = self._stack.enter_context(ToxiproxyServer(log_dir))
+        if self.spec.containers:
+            if not docker_engine_answers():
+                raise RuntimeError("containers=True but no Docker engine answers; use the local processes")
+            self.nats = self._stack.enter_context(NatsContainer(log_dir, jetstream=self.spec.jetstream))
+            self.toxi = self._stack.enter_context(ToxiproxyContainer(log_dir))
+        else:
+            self.nats = self._stack.enter_context(NatsServer(log_dir, jetstream=self.spec.jetstream))
+            self.toxi = self._stack.enter_context(ToxiproxyServer(log_dir))
         self._stack.callback(self._reset_proxies)
         for index in range(self.spec.mythos):
             nats_link = self._link(f"nats-{index}", f"127.0.0.1:{self.nats.port}")

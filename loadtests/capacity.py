@@ -26,11 +26,20 @@ SPAWN_TIMEOUT_S = 60.0
 
 
 class CapacityPlayer(CompliantPlayer):
+    """A compliant player at ``capacity_player_rate`` (below the limit): fewer logins for the same load."""
+
     abstract = False
+
+    @property
+    def player_rate(self) -> float:
+        return self.cfg.capacity_player_rate
 
 
 class P99StepShape(LoadTestShape):
-    """spawn -> settle -> measure, step after step; stops itself at the p99 limit, max users or max time."""
+    """spawn -> settle -> measure, step after step; stops itself at the p99 limit, max users or max time.
+
+    A step whose window crosses the limit is measured once more; two windows in a row above it end the ramp.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,6 +50,7 @@ class P99StepShape(LoadTestShape):
         self.phase_started = 0.0
         self.snapshot: tuple[Counter[int], int, int, float] | None = None
         self.steps: list[dict[str, Any]] = []
+        self.confirming = False
 
     def _player_totals(self) -> tuple[Counter[int], int, int]:
         assert self.runner is not None
@@ -79,9 +89,8 @@ class P99StepShape(LoadTestShape):
             times, requests, failures = self._player_totals()
             self.snapshot = (times, requests, failures, time.perf_counter())
             self.phase, self.phase_started = "measure", now
-        elif self.phase == "measure" and now - self.phase_started >= self.cfg.capacity_measure_s:
-            if self._measure():
-                return None
+        elif self.phase == "measure" and now - self.phase_started >= self.cfg.capacity_measure_s and self._measure():
+            return None
         return self.users, self.cfg.capacity_spawn_rate
 
     def _measure(self) -> bool:
@@ -94,16 +103,26 @@ class P99StepShape(LoadTestShape):
         count = requests - old_requests
         elapsed = time.perf_counter() - started
         p99 = float(calculate_response_time_percentile(window, count, 0.99)) if count else None
-        step = {"step": self.step, "users": self.users, "live_users": self.runner.user_count,
+        step: dict[str, Any] = {"step": self.step, "users": self.users, "live_users": self.runner.user_count,
                 "commands": count, "commands_per_s": count / elapsed if elapsed > 0 else 0.0,
                 "failures": failures - old_failures, "p50_ms": None, "p99_ms": p99,
                 "window_s": elapsed}
         if count:
             step["p50_ms"] = float(calculate_response_time_percentile(window, count, 0.5))
         self.steps.append(step)
+        if p99 is not None and p99 > self.cfg.capacity_p99_ms and not self.confirming:
+            # One window's p99 rests on a handful of samples: a neighbour's CPU burst or a GC pause
+            # can push it over. Measure the same step once more before calling it the limit.
+            step["note"] = "above the limit: measuring this step again"
+            self.confirming = True
+            self._write(None)
+            self.phase, self.phase_started = "settle", self.get_run_time()
+            return False
         if p99 is None or p99 > self.cfg.capacity_p99_ms:
-            self._finish(f"p99 above {self.cfg.capacity_p99_ms:g} ms" if p99 is not None else "no commands measured")
+            self._finish(f"p99 above {self.cfg.capacity_p99_ms:g} ms twice" if p99 is not None
+                         else "no commands measured")
             return True
+        self.confirming = False
         if self.users >= self.cfg.capacity_max_users:
             self._finish("max users reached")
             return True

@@ -57,12 +57,16 @@ class LoadConfig:
     # Capacity: compliant players in steps of x``capacity_growth`` until p99 > ``capacity_p99_ms``.
     capacity_start_users: int = 10
     capacity_growth: float = 1.5
+    capacity_player_rate: float = 5.0
     capacity_spawn_rate: float = 10.0
-    capacity_settle_s: float = 3.0
-    capacity_measure_s: float = 8.0
+    capacity_settle_s: float = 2.0
+    capacity_measure_s: float = 6.0
     capacity_p99_ms: float = 100.0
     capacity_max_users: int = 400
     capacity_max_s: float = 110.0
+    # Round trips before this wall-clock time (epoch s) are reported as ``<role>-warmup``:
+    # registrations (argon2) of the players still joining are not the flood.
+    measure_after_epoch: float = 0.0
     # Patience.
     connect_timeout_s: float = 30.0
     reply_timeout_s: float = 5.0

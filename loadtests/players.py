@@ -19,7 +19,7 @@ from loadtests.ws_player import MythosPlayer
 __all__ = ["AliasAttacker", "Attacker", "Chatter", "CompliantPlayer"]
 
 ALIAS_NAME = "boom"
-GATHER_POLL_S = 0.2
+GATHER_POLL_S = 0.5
 
 
 class Attacker(MythosPlayer):
@@ -49,8 +49,12 @@ class CompliantPlayer(MythosPlayer):
     name_prefix = "pl"
 
     def wait_time(self) -> float:
-        result: float = constant_throughput(self.cfg.player_rate)(self)
+        result: float = constant_throughput(self.player_rate)(self)
         return result
+
+    @property
+    def player_rate(self) -> float:
+        return self.cfg.player_rate
 
     @task
     def play(self) -> None:
@@ -119,9 +123,11 @@ class Chatter(MythosPlayer):
 
     def on_start(self) -> None:
         super().on_start()
+        # Arrivals by login send no player_entered, so look (well under the limit) until all are here.
         deadline = time.monotonic() + self.cfg.chat_gather_s
         while len(self.occupants) < self.cfg.chat_players and time.monotonic() < deadline:
             gevent.sleep(GATHER_POLL_S)
+            self.command("look", name="gather look")
         self.record.extra["room_size_at_start"] = len(self.occupants)
         gevent.sleep(random.uniform(0, self.cfg.chat_interval_s))  # spread the lines out
 

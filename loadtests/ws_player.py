@@ -227,7 +227,7 @@ class PlayerConnection:
                 record.game_errors += 1
         if pending.abandoned:
             return
-        events.request.fire(request_type=self.player.role, name=pending.name,
+        events.request.fire(request_type=self.player.report_type, name=pending.name,
                             response_time=(now - pending.sent_at) * 1000.0, response_length=length,
                             exception=exception, context={})
         if pending.result is not None:
@@ -256,7 +256,7 @@ class PlayerConnection:
         except gevent.Timeout:
             pending.abandoned = True
             record.timeouts += 1
-            events.request.fire(request_type=self.player.role, name=pending.name,
+            events.request.fire(request_type=self.player.report_type, name=pending.name,
                                 response_time=timeout * 1000.0, response_length=0,
                                 exception=ReplyTimeout(f"no reply in {timeout} s"), context={})
             return None
@@ -296,6 +296,11 @@ class MythosPlayer(User):
         self.room: dict[str, Any] = {}
         self.occupants: set[str] = set()
         self._first_room = Event()
+
+    @property
+    def report_type(self) -> str:
+        """The Locust request_type of a round trip now: the role, or ``<role>-warmup`` before the window opens."""
+        return self.role if time.time() >= self.cfg.measure_after_epoch else f"{self.role}-warmup"
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_start(self) -> None:

@@ -31,18 +31,22 @@ import structlog
 from harness.checker import CHECKERS, run_checks
 from harness.client import ScenarioPlayer, probe_health
 from harness.history import F, History, message_token
+from harness.metrics_probe import fetch_sample
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.results import ScenarioResult, collect_dlq, now
 from harness.schedule import Schedule, run_nemesis
-from harness.topology import Topology, TopologySpec
+from harness.topology import KNOWN_WEAK_ENV, Topology, TopologySpec
 
-__all__ = ["ChaosTest", "noop_test", "run_scenario"]
+__all__ = ["ChaosTest", "noop_test", "run_scenario", "weakened"]
 
 log = structlog.get_logger(__name__)
 
 STEADY_POLL_S = 0.25
 STEADY_CHAT_TIMEOUT_S = 3.0
 RECONNECT_BACKOFF_S = 0.5
+METRICS_INTERVAL_S = 0.25
+"""Often enough to see a link leave ``connected`` during a few-second fault."""
+HTTP_TIMEOUT_S = 2.0
 PLAYER_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
 
@@ -83,6 +87,16 @@ def noop_test(**overrides: Any) -> ChaosTest:
     return replace(base, **overrides)
 
 
+def weakened(test: ChaosTest) -> ChaosTest:
+    """``test`` against the known-weak configuration (core NATS, no publish retries).
+
+    The harness's own credibility: the same faults against this configuration must fail the
+    delivery KPIs, or the harness could not tell a fix from its absence.
+    """
+    env = {**test.topology.mythos_env, **KNOWN_WEAK_ENV}
+    return replace(test, name=f"{test.name}_weak", topology=replace(test.topology, jetstream=False, mythos_env=env))
+
+
 class _Run:
     """One execution of a ChaosTest against a live topology."""
 
@@ -119,13 +133,17 @@ class _Run:
             await asyncio.sleep(STEADY_POLL_S)
 
     async def _healthy(self) -> bool:
-        async with httpx.AsyncClient(timeout=2.0, headers={"User-Agent": "mythos-harness"}) as http:
-            for index in range(len(self.topology.mythos)):
+        """Every server's health says ok and, where it exports metrics, link connected + breaker closed."""
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers={"User-Agent": "mythos-harness"}) as http:
+            for index, server in enumerate(self.topology.mythos):
                 try:
                     body = (await http.get(f"{self.topology.client_url(index)}/api/health")).json()
                 except (httpx.HTTPError, ValueError):
                     return False
                 if body.get("status") != "ok" or body.get("nats") != "ok":
+                    return False
+                sample = await fetch_sample(http, server.base_url)
+                if sample is not None and not sample.steady:
                     return False
         return True
 
@@ -166,7 +184,29 @@ class _Run:
                 await probe_health(self.history, self.topology.client_url(index), process=f"prober{index}")
             await asyncio.sleep(self.test.schedule.probe_interval_s)
 
+    async def _metrics_loop(self, stop: asyncio.Event) -> None:
+        """Scrape every server's /metrics into the history until ``stop`` (FSM and breaker over time)."""
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers={"User-Agent": "mythos-harness"}) as http:
+            while not stop.is_set():
+                for server in self.topology.mythos:
+                    sample = await fetch_sample(http, server.base_url)
+                    if sample is not None:
+                        self.history.observe("metrics", F.METRICS, {"server": server.name, "source": "prometheus",
+                                                                   **sample.to_dict()})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), METRICS_INTERVAL_S)
+
     async def execute(self) -> None:
+        stop_sampling = asyncio.Event()
+        sampler = asyncio.create_task(self._metrics_loop(stop_sampling))
+        try:
+            await self._execute()
+        finally:
+            stop_sampling.set()
+            with contextlib.suppress(Exception):
+                await sampler
+
+    async def _execute(self) -> None:
         schedule = self.test.schedule
         await self.setup()
         try:
@@ -188,8 +228,21 @@ class _Run:
             await asyncio.sleep(schedule.settle_s)
             self.history.observe("test", F.DRAIN)
             await self._steady_recorded("after", "run")
+            await self._admin_snapshots()
         finally:
             await self.teardown()
+
+    async def _admin_snapshots(self) -> None:
+        """The admin JSON view of each server at the end (mode, counters), kept as evidence."""
+        for server in self.topology.mythos:
+            try:
+                body = await asyncio.to_thread(server.metrics)
+            except Exception as exc:  # an older server without /api/metrics: evidence only
+                self.history.observe("metrics", F.METRICS, {"server": server.name, "source": "api",
+                                                           "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            self.history.observe("metrics", F.METRICS, {"server": server.name, "source": "api",
+                                                       "nats": body.get("nats", {})})
 
     async def _steady_recorded(self, phase: str, window: str) -> None:
         invocation = self.history.invoke("probe", F.STEADY, {"phase": phase, "window": window})

@@ -46,7 +46,18 @@ case "$suite" in
   client)
     if [ -f client/package.json ]; then (cd client && npm test --silent); else echo "[client] no client yet"; fi
     ;;
-  bench|chaos|load|e2e)
+  chaos)
+    # Default: the fast subset (partition, blackhole, nats-server kill, the weak-config check);
+    # --full: every scenario. Writes reports/kpi/chaos.json from this run's scenarios.
+    marker=chaos_fast
+    if [ "$full" = "--full" ]; then marker=chaos; fi
+    pytest_suite chaos tests/chaos -m "$marker" -p no:cacheprovider -q
+    ;;
+  bench)
+    "$PY" -m bench.security
+    "$PY" -m bench.nats_handler
+    ;;
+  load|e2e)
     echo "[$suite] not available yet"
     ;;
   *)

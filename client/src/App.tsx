@@ -24,6 +24,7 @@ function Game(props: AppProps & { auth: AuthInfo; sessionId: string; onSignOut: 
     onUnauthorized,
     EventSourceImpl: props.EventSourceImpl,
     WebSocketImpl: props.WebSocketImpl,
+    fetchImpl: props.fetchImpl,
   });
   return (
     <GameScreen

@@ -67,6 +67,13 @@ export function parseIncoming(
     return { kind: 'error', error };
   }
   const hasEnvelope = typeof value.event_type === 'string';
+  // Control frames such as {"type": "pong", "timestamp": ...} are not envelopes.
+  if (!hasEnvelope && typeof value.type === 'string') {
+    return {
+      kind: 'event',
+      envelope: { event_type: value.type, sequence_number: null, timestamp: typeof value.timestamp === 'string' ? value.timestamp : null, data: {} },
+    };
+  }
   const event_type = hasEnvelope ? (value.event_type as string) : fallback.event_type;
   if (!event_type) return { kind: 'malformed', reason: 'message has no event_type' };
   const data = hasEnvelope ? value.data : value;

@@ -147,6 +147,32 @@ describe('the game page', () => {
     expect(sessionStorage.getItem(AUTH_KEY)).toBeNull();
   });
 
+  it('returns to the sign-in screen when the stream refuses the token (HTTP 401)', async () => {
+    const fetchImpl = vi.fn(async (url: string) =>
+      url.startsWith('/api/events')
+        ? new Response('', { status: 401 })
+        : new Response(JSON.stringify({ access_token: 'OLD', token_type: 'bearer', player_id: 'p1', expires_in: 3600 }), { status: 200 }),
+    );
+    render(<App config={config} EventSourceImpl={FakeEventSource as never} WebSocketImpl={FakeWebSocket as never} fetchImpl={fetchImpl as never} />);
+    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'randolph' } });
+    fireEvent.change(screen.getByLabelText('Password'), { target: { value: 'carter123' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Enter' }));
+    await waitFor(() => expect(FakeEventSource.instances).toHaveLength(1));
+    act(() => FakeEventSource.latest().fail());
+    expect(await screen.findByText('Your session has expired. Please sign in again.')).toBeTruthy();
+    expect(FakeEventSource.instances).toHaveLength(1);
+  });
+
+  it('does not reconnect after the player quits', async () => {
+    await connect();
+    act(() => FakeWebSocket.latest().receive({ event_type: 'command_result', sequence_number: 5, data: { command: 'quit', text: 'Farewell.', ok: true, quit: true } }));
+    await waitFor(() => expect(state()).toBe('disconnected'));
+    expect(screen.getByText('You left the game')).toBeTruthy();
+    expect(screen.getByText('Farewell.')).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Reconnect' }));
+    await waitFor(() => expect(state()).toBe('connecting_sse'));
+  });
+
   it('signs out', async () => {
     await connect();
     fireEvent.click(screen.getByRole('button', { name: 'sign out' }));

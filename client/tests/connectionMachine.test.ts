@@ -129,6 +129,18 @@ describe('connecting_sse', () => {
     expect(h.ctx().reason).toBeNull();
   });
 
+  it('QUIT (the player typed quit) stops without retrying, keeping the token for Reconnect', () => {
+    const h = connected();
+    h.service.send({ type: 'QUIT' });
+    expect(h.name()).toBe('disconnected');
+    expect(h.ctx()).toMatchObject({ reason: 'quit', token: 'tok' });
+    expect(h.closed).toEqual({ sse: 1, ws: 1 });
+    h.clock.increment(600_000);
+    expect(h.open.sse).toBe(1);
+    h.service.send({ type: 'RECONNECT' });
+    expect(h.name()).toBe('connecting_sse');
+  });
+
   it('DISCONNECT (sign out) closes everything', () => {
     const h = startHarness();
     h.service.send({ type: 'CONNECT', token: 'tok' });

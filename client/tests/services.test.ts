@@ -13,11 +13,12 @@ beforeEach(() => {
 });
 
 describe('SSE service', () => {
-  function start(lastId: string | null = null) {
+  function start(lastId: string | null = null, fetchImpl: typeof fetch = vi.fn(async () => new Response('', { status: 200 })) as never) {
     const toMachine: ConnectionEvent[] = [];
     const incoming: unknown[] = [];
     const service = createSseService({
       EventSourceImpl: FakeEventSource as never,
+      fetchImpl,
       baseUrl: '',
       lastEventId: () => lastId,
       onIncoming: (i, origin) => incoming.push([i, origin]),
@@ -45,6 +46,38 @@ describe('SSE service', () => {
     ]);
   });
 
+  it.each([
+    [401, { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }],
+    [403, { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }],
+    [503, { type: 'ERROR', source: 'sse', message: 'The server refused the event stream (HTTP 503)' }],
+    [200, { type: 'ERROR', source: 'sse', message: 'The event stream was interrupted' }],
+  ])('a stream that never opened is probed: HTTP %i', async (status, expected) => {
+    const fetchImpl = vi.fn(async (_url: string, _init?: RequestInit) => new Response('', { status }));
+    const { es, toMachine } = start(null, fetchImpl as never);
+    es.fail();
+    expect(es.closed).toBe(true);
+    await vi.waitFor(() => expect(toMachine).toEqual([expected]));
+    expect(fetchImpl.mock.calls[0][0]).toBe(es.url);
+    expect((fetchImpl.mock.calls[0][1]?.signal as AbortSignal).aborted).toBe(true);
+  });
+
+  it('an unreachable server is an ordinary drop, and a stopped service says nothing', async () => {
+    const down = vi.fn(async () => {
+      throw new TypeError('Failed to fetch');
+    });
+    const a = start(null, down as never);
+    a.es.fail();
+    await vi.waitFor(() => expect(a.toMachine).toEqual([{ type: 'ERROR', source: 'sse', message: 'Cannot reach the server' }]));
+    let release: (r: Response) => void = () => undefined;
+    const slow = vi.fn(() => new Promise<Response>((resolve) => { release = resolve; }));
+    const b = start(null, slow as never);
+    b.es.fail();
+    b.stop();
+    release(new Response('', { status: 401 }));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(b.toMachine).toEqual([]);
+  });
+
   it('turns session_evicted into EVICTED and malformed data into MALFORMED', () => {
     const { es, toMachine } = start();
     es.emit('session_evicted', { message: 'Signed in elsewhere' }, '9');
@@ -64,7 +97,7 @@ describe('SSE service', () => {
 
   it('refuses to open without a token', () => {
     const toMachine: ConnectionEvent[] = [];
-    createSseService({ EventSourceImpl: FakeEventSource as never, baseUrl: '', lastEventId: () => null, onIncoming: () => undefined })(
+    createSseService({ EventSourceImpl: FakeEventSource as never, fetchImpl: fetch, baseUrl: '', lastEventId: () => null, onIncoming: () => undefined })(
       { ...ctx, token: null },
     )((e) => toMachine.push(e));
     expect(toMachine).toEqual([{ type: 'AUTH_FAILED', message: 'You are not signed in.' }]);

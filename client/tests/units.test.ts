@@ -84,6 +84,14 @@ describe('protocol', () => {
     expect(parseIncoming({ type: 'error', message: 'x' })).toMatchObject({ error: { error_type: 'error' } });
   });
 
+  it('reads control frames that are not envelopes', () => {
+    expect(parseText('{"type":"pong","timestamp":"t"}')).toEqual({
+      kind: 'event',
+      envelope: { event_type: 'pong', sequence_number: null, timestamp: 't', data: {} },
+    });
+    expect(parseText('{"type":"pong"}')).toMatchObject({ envelope: { timestamp: null } });
+  });
+
   it.each([
     ['not json', 'message is not JSON'],
     ['[1]', 'message is not an object'],
@@ -138,7 +146,9 @@ describe('game log', () => {
     const v = feed(initialGame, 'room_state', {
       room: { id: 'r1', name: 'Miskatonic Library', description: 'Dust.', exits: ['north', 'east'] },
       occupants: ['Armitage', { name: 'Wilmarth' }, 3],
+      npcs: ['The Librarian'],
     });
+    expect(v.npcs).toEqual(['The Librarian']);
     expect(v.room).toEqual({ id: 'r1', name: 'Miskatonic Library', description: 'Dust.', exits: ['north', 'east'] });
     expect(v.occupants).toEqual(['Armitage', 'Wilmarth']);
     expect(v.lines[0]).toEqual({ id: 1, kind: 'room', text: 'Miskatonic Library\nDust.\nExits: north, east' });
@@ -155,7 +165,9 @@ describe('game log', () => {
     v = feed(v, 'player_left', { name: 'Bob' });
     v = feed(v, 'system', { message: 'The stars are right.' });
     v = feed(v, 'session_evicted', {});
-    v = feed(v, 'command_result', { text: 'You see nothing.' });
+    v = feed(v, 'command_result', { text: 'You see nothing.', ok: true });
+    v = feed(v, 'command_result', { text: 'You cannot go that way.', ok: false, error_type: 'no_exit' });
+    v = feed(v, 'command_result', { text: '' });
     v = feed(v, 'heartbeat', {});
     v = feed(v, 'chat', {});
     v = feed(v, 'player_left', {});
@@ -168,6 +180,7 @@ describe('game log', () => {
       'system:The stars are right.',
       'system:session_evicted',
       'result:You see nothing.',
+      'error:You cannot go that way.',
       'chat:[say] Someone: ',
       'event:Someone leaves.',
     ]);

@@ -83,6 +83,6 @@ async def purge(
     try:
         age = parse_duration(older_than)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from exc
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     purged = await _dlq(services).purge(age)
     return {"purged": purged, "pending": await services.nats.refresh_dlq_depth()}

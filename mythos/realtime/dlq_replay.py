@@ -7,6 +7,7 @@ publishes and flushes. An entry is removed only after that acknowledgement.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 
@@ -25,13 +26,26 @@ async def replay_with_own_connection(
 ) -> tuple[int, int]:
     """Replay `entry_ids` (all when None); returns (replayed, still_pending)."""
     cfg = config.nats
-    nc = await nats.connect(
-        servers=[cfg.url],
-        name="mythos-dlq-replay",
-        connect_timeout=cfg.connect_timeout,
-        allow_reconnect=False,
-        max_reconnect_attempts=0,
-    )
+    errors: list[str] = []
+
+    async def on_error(error: Exception) -> None:  # collected, not printed as a traceback
+        errors.append(repr(error))
+
+    try:
+        # nats-py can keep retrying the first connect; bound it so the CLI answers.
+        nc = await asyncio.wait_for(
+            nats.connect(
+                servers=[cfg.url],
+                name="mythos-dlq-replay",
+                connect_timeout=cfg.connect_timeout,
+                allow_reconnect=False,
+                max_reconnect_attempts=0,
+                error_cb=on_error,
+            ),
+            timeout=cfg.connect_timeout + 1.0,
+        )
+    except TimeoutError as exc:
+        raise ConnectionError(errors[-1] if errors else "connect timed out") from exc
     try:
         if cfg.use_jetstream:
             stream = JetStreamChat("dlq-replay", StreamSpec())

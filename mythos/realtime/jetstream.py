@@ -167,7 +167,9 @@ class JetStreamChat:
     async def _run(self) -> None:
         while True:
             sub = self._sub
-            if sub is None:
+            nc = self._nc
+            if sub is None or nc is None or not nc.is_connected:
+                # Link down: wait for it instead of failing a fetch (and logging) every tick.
                 await self._resubscribe_later()
                 continue
             try:

@@ -58,6 +58,7 @@ export function describe(view: ConnectionView, now: number): { title: string; de
         detail: view.last_error,
       };
     case 'disconnected':
+      if (view.reason === 'quit') return { title: 'You left the game', detail: null };
       if (view.reason === 'evicted') {
         return { title: 'Playing in another window', detail: view.last_error };
       }

@@ -39,9 +39,14 @@ export function GameScreen({ username, game, connection, onCommand, onReconnect,
           <section aria-label="Who is here">
             <h3>Who is here</h3>
             <ul className="occupants">
-              {game.occupants.length === 0 ? <li className="muted">no one else</li> : null}
+              {game.occupants.length + game.npcs.length === 0 ? <li className="muted">no one</li> : null}
               {game.occupants.map((name) => (
-                <li key={name}>{name}</li>
+                <li key={`p:${name}`}>{name}</li>
+              ))}
+              {game.npcs.map((name) => (
+                <li key={`n:${name}`} className="npc">
+                  {name}
+                </li>
               ))}
             </ul>
           </section>

@@ -23,6 +23,7 @@ export interface GameView {
   lines: Line[];
   room: Room | null;
   occupants: string[];
+  npcs: string[];
   nextId: number;
 }
 
@@ -34,7 +35,7 @@ export type GameAction =
 /** Scrollback beyond this is dropped from the top; a long session must not grow forever. */
 export const MAX_LINES = 1000;
 
-export const initialGame: GameView = { lines: [], room: null, occupants: [], nextId: 1 };
+export const initialGame: GameView = { lines: [], room: null, occupants: [], npcs: [], nextId: 1 };
 
 function str(v: unknown): string | null {
   return typeof v === 'string' && v !== '' ? v : null;
@@ -78,12 +79,15 @@ export function gameReducer(view: GameView, action: GameAction): GameView {
         description: str(raw.description) ?? '',
         exits: exitsOf(raw.exits),
       };
-      const next = { ...view, room, occupants: namesOf(data.occupants) };
+      const next = { ...view, room, occupants: namesOf(data.occupants), npcs: namesOf(data.npcs) };
       const exits = room.exits.length ? `Exits: ${room.exits.join(', ')}` : 'No obvious exits.';
       return addLine(next, 'room', [room.name, room.description, exits].filter(Boolean).join('\n'));
     }
-    case 'command_result':
-      return addLine(view, 'result', str(data.text) ?? '');
+    case 'command_result': {
+      const text = str(data.text);
+      if (text === null) return view;
+      return addLine(view, data.ok === false ? 'error' : 'result', text);
+    }
     case 'chat': {
       const channel = str(data.channel) ?? 'say';
       const sender = str(data.sender_name) ?? 'Someone';

@@ -22,6 +22,7 @@ export interface UseGameConnectionOptions {
   onUnauthorized: () => void;
   EventSourceImpl?: typeof EventSource;
   WebSocketImpl?: typeof WebSocket;
+  fetchImpl?: typeof fetch;
 }
 
 export function useGameConnection(options: UseGameConnectionOptions) {
@@ -42,7 +43,7 @@ export function useGameConnection(options: UseGameConnectionOptions) {
     dispatch({ type: 'local', kind: 'error', text: `Not connected: "${command}" was not sent.` });
   }, []);
 
-  const sse = useSSEConnection({ onIncoming, lastEventId, EventSourceImpl: options.EventSourceImpl });
+  const sse = useSSEConnection({ onIncoming, lastEventId, EventSourceImpl: options.EventSourceImpl, fetchImpl: options.fetchImpl });
   const ws = useWebSocketConnection({ onIncoming, onUnsent, WebSocketImpl: options.WebSocketImpl });
   const actions = useState(() => ({
     rejectCommand: (_ctx: unknown, e: { type: string; command?: string }) => {

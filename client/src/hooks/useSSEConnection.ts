@@ -7,18 +7,20 @@ export interface UseSSEConnectionOptions {
   /** The last `id:` seen on the stream; the resumed stream starts after it. */
   lastEventId: () => string | null;
   EventSourceImpl?: typeof EventSource;
+  fetchImpl?: typeof fetch;
   baseUrl?: string;
 }
 
-export function useSSEConnection({ onIncoming, lastEventId, EventSourceImpl, baseUrl = '' }: UseSSEConnectionOptions) {
+export function useSSEConnection({ onIncoming, lastEventId, EventSourceImpl, fetchImpl, baseUrl = '' }: UseSSEConnectionOptions) {
   return useMemo(
     () =>
       createSseService({
         EventSourceImpl: EventSourceImpl ?? window.EventSource,
+        fetchImpl: fetchImpl ?? window.fetch.bind(window),
         baseUrl,
         lastEventId,
         onIncoming,
       }),
-    [onIncoming, lastEventId, EventSourceImpl, baseUrl],
+    [onIncoming, lastEventId, EventSourceImpl, fetchImpl, baseUrl],
   );
 }

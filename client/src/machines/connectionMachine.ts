@@ -24,7 +24,7 @@ export const CONNECTION_STATES = [
 export type ConnectionStateName = (typeof CONNECTION_STATES)[number];
 
 /** Why the machine stopped without retrying; the page decides what to show. */
-export type StopReason = 'unauthorized' | 'evicted' | 'logout' | null;
+export type StopReason = 'unauthorized' | 'evicted' | 'logout' | 'quit' | null;
 
 export interface ConnectionContext {
   token: string | null;
@@ -50,6 +50,7 @@ export type ErrorSource = 'sse' | 'ws' | 'network';
 export type ConnectionEvent =
   | { type: 'CONNECT'; token: string }
   | { type: 'DISCONNECT' }
+  | { type: 'QUIT' }
   | { type: 'RECONNECT' }
   | { type: 'SSE_OPEN' }
   | { type: 'WS_OPEN' }
@@ -133,6 +134,8 @@ export const connectionMachine = createMachine<ConnectionContext, ConnectionEven
     initial: 'disconnected',
     on: {
       DISCONNECT: { target: '#connection.disconnected', actions: 'recordLogout' },
+      // The player typed `quit`: the server closes the link on purpose, so do not retry.
+      QUIT: { target: '#connection.disconnected', actions: 'recordQuit' },
       MALFORMED: { actions: 'recordMalformed' },
       SEND_COMMAND: { actions: 'rejectCommand' },
     },
@@ -279,6 +282,10 @@ export function connectionOptions(
       recordEvicted: assign({
         reason: (_ctx) => 'evicted' as StopReason,
         last_error: (ctx, e) => (e.type === 'EVICTED' ? e.message : ctx.last_error),
+      }),
+      recordQuit: assign({
+        reason: (_ctx) => 'quit' as StopReason,
+        last_error: (_ctx) => null,
       }),
       recordLogout: assign({
         reason: (_ctx) => 'logout' as StopReason,

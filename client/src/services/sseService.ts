@@ -14,6 +14,8 @@ export type IncomingHandler = (incoming: Incoming, origin: { channel: Channel; i
 
 export interface SseServiceOptions {
   EventSourceImpl: typeof EventSource;
+  /** Used to learn why a stream failed to open: EventSource hides the HTTP status. */
+  fetchImpl: typeof fetch;
   baseUrl: string;
   lastEventId: () => string | null;
   onIncoming: IncomingHandler;
@@ -40,6 +42,28 @@ export function dispatchIncoming(
     });
   }
   onIncoming(incoming, origin);
+  if (incoming.kind === 'event' && incoming.envelope.event_type === 'command_result' && incoming.envelope.data.quit === true) {
+    sendBack({ type: 'QUIT' });
+  }
+}
+
+/** The HTTP status of a GET to the stream URL (null when unreachable); the body is not read. */
+export async function probeStatus(fetchImpl: typeof fetch, url: string): Promise<number | null> {
+  const controller = new AbortController();
+  try {
+    const response = await fetchImpl(url, { signal: controller.signal, headers: { Accept: 'text/event-stream' } });
+    return response.status;
+  } catch {
+    return null;
+  } finally {
+    controller.abort();
+  }
+}
+
+function describeStatus(status: number | null): string {
+  if (status === null) return 'Cannot reach the server';
+  if (status >= 400) return `The server refused the event stream (HTTP ${status})`;
+  return 'The event stream was interrupted';
 }
 
 export function createSseService(options: SseServiceOptions) {
@@ -48,20 +72,40 @@ export function createSseService(options: SseServiceOptions) {
       sendBack({ type: 'AUTH_FAILED', message: 'You are not signed in.' });
       return undefined;
     }
-    const source = new options.EventSourceImpl(
-      sseUrl(options.baseUrl, ctx.token, ctx.session_id, options.lastEventId()),
-    );
+    const url = sseUrl(options.baseUrl, ctx.token, ctx.session_id, options.lastEventId());
+    const source = new options.EventSourceImpl(url);
     const handle = (name: string) => (ev: Event) => {
       const message = ev as MessageEvent<string>;
       const id = message.lastEventId || null;
       sendBack({ type: 'SSE_ALIVE' });
       dispatchIncoming(parseText(message.data ?? '', { event_type: name, id }), { channel: 'sse', id }, sendBack, options.onIncoming);
     };
-    source.onopen = () => sendBack({ type: 'SSE_OPEN' });
-    source.onerror = () => sendBack({ type: 'ERROR', source: 'sse', message: 'The event stream was interrupted' });
+    let opened = false;
+    let stopped = false;
+    const interrupted: ConnectionEvent = { type: 'ERROR', source: 'sse', message: 'The event stream was interrupted' };
+    source.onopen = () => {
+      opened = true;
+      sendBack({ type: 'SSE_OPEN' });
+    };
+    source.onerror = () => {
+      source.close();
+      if (opened) {
+        sendBack(interrupted);
+        return;
+      }
+      // Never opened: a refused token (401) must stop the machine, not burn the retry
+      // budget, and only an ordinary request can see the status.
+      void probeStatus(options.fetchImpl, url).then((status) => {
+        if (stopped) return;
+        sendBack(status === 401 || status === 403
+          ? { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }
+          : { type: 'ERROR', source: 'sse', message: describeStatus(status) });
+      });
+    };
     const listeners = ['message', ...EVENT_TYPES].map((name) => [name, handle(name)] as const);
     for (const [name, fn] of listeners) source.addEventListener(name, fn);
     return () => {
+      stopped = true;
       for (const [name, fn] of listeners) source.removeEventListener(name, fn);
       source.onopen = null;
       source.onerror = null;

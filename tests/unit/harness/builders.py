@@ -58,5 +58,11 @@ class HistoryBuilder:
                        {"phase": phase, "fault": "partition", "probes": {"chat": held}},
                        None if held else "chat failed")
 
+    def metrics(self, t: float, state: str, breaker: str = "closed", reconnects: float = 0.0,
+                server: str = "mythos-0") -> HistoryBuilder:
+        return self.op(t, "ok", "metrics", F.METRICS, {
+            "server": server, "source": "prometheus", "connection_state": state, "breaker_state": breaker,
+            "reconnects": reconnects, "dlq_depth": 0.0, "dead_lettered": 0.0})
+
     def drain(self, t: float) -> HistoryBuilder:
         return self.op(t, "ok", "test", F.DRAIN)

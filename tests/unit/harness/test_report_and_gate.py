@@ -104,14 +104,29 @@ def scenario_result(tmp_path: Path, name: str, lose: bool) -> ScenarioResult:
     return result
 
 
-def test_chaos_kpis_report_the_worst_scenario(tmp_path: Path) -> None:
+def test_chaos_kpis_pool_messages_and_name_each_scenario(tmp_path: Path) -> None:
     good = scenario_result(tmp_path, "nats_partition", lose=False)
     bad = scenario_result(tmp_path, "nats_blackhole", lose=True)
     kpis = {k.id: k for k in chaos_kpis([good, bad])}
-    assert kpis["message_loss_rate"].value == pytest.approx(1 / 7)
+    # One of 14 acknowledged messages was lost: pooled, not averaged per scenario.
+    assert kpis["message_loss_rate"].value == pytest.approx(1 / 14)
+    assert kpis["message_delivery_rate"].value == pytest.approx(13 / 14)
     assert not kpis["message_loss_rate"].passed
-    assert kpis["message_loss_rate"].evidence.startswith("scenarios/nats_blackhole.py")
+    assert "nats_blackhole=0.1429" in kpis["message_loss_rate"].evidence
+    assert kpis["dlq_accounted"].value == pytest.approx(0.0)  # the lost line was not dead-lettered
     assert kpis["nats_recovery_s"].value == pytest.approx(0.2)
+
+
+def test_chaos_availability_is_the_minimum_over_scenarios(tmp_path: Path) -> None:
+    good = scenario_result(tmp_path, "nats_partition", lose=False)
+    b = HistoryBuilder().connect(0.0, "alice", "bob").fault(2.0, 4.0)
+    b.say(1.0, "alice", 1)
+    b.recv(1.2, "bob", "alice", 1).probe(3.0, "fail").probe(3.5, "ok").drain(10.0)
+    weak = ScenarioResult(scenario="nats_kill", run_id="r", evidence="scenarios/nats_kill.py", started=T0,
+                          finished=T0, history="h", checks=run_checks({}, b.ops, []))
+    kpi = {k.id: k for k in chaos_kpis([good, weak])}["availability_during_nats_faults"]
+    assert kpi.value == pytest.approx(0.5)
+    assert kpi.evidence.startswith("scenarios/nats_kill.py")
 
 
 def test_report_renders_table_plots_and_wall_time(tmp_path: Path) -> None:

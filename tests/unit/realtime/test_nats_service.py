@@ -127,7 +127,9 @@ async def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> b
 
 async def test_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
     server = LocalNatsServer(store_dir=tmp_path / "js").start()
-    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.2})
+    config = make_config(
+        tmp_path, nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.2}
+    )
     service = NATSService(config.nats)
     await service.start()
     try:
@@ -146,7 +148,13 @@ async def test_starts_over_when_nats_py_gives_up(tmp_path: Path) -> None:
     server = LocalNatsServer(store_dir=tmp_path / "js").start()
     config = make_config(
         tmp_path,
-        nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.1, "max_reconnect_attempts": 1},
+        nats={
+            "enabled": True,
+            "use_jetstream": False,
+            "url": server.url,
+            "reconnect_time_wait": 0.1,
+            "max_reconnect_attempts": 1,
+        },
     )
     service = NATSService(config.nats)
     await service.start()

@@ -1,0 +1,50 @@
+"""Every chaos scenario run for real through the harness, judged from its measurements.
+
+``-m chaos_fast`` runs the subset of the default test command (partition, blackhole, nats-server
+kill); ``-m chaos`` runs all of them. Each test runs one scenario on a fresh topology (real
+nats-server, toxiproxy and mythos processes), then asserts the checkers' figures: delivery,
+loss and DLQ accounting against the spec, recovery after every heal, availability while NATS is
+faulted, the steady state around every fault, and the link FSM and breaker as /metrics showed them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.cli import available_scenarios, load_scenario
+from harness.results import ScenarioResult
+from scenarios import FAST
+from scenarios.base import run_scenario
+
+from .expectations import violations
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
+
+SCENARIOS = [name for name in available_scenarios() if name != "noop"]
+
+
+def _param(name: str) -> object:
+    return pytest.param(name, marks=[pytest.mark.chaos_fast] if name in FAST else [], id=name)
+
+
+@pytest.mark.chaos_fast
+def test_the_fast_subset_is_part_of_the_catalogue() -> None:
+    assert set(FAST) <= set(SCENARIOS)
+    assert {"nats_partition", "nats_blackhole", "nats_kill"} <= set(FAST)
+
+
+@pytest.mark.parametrize("name", [_param(n) for n in SCENARIOS])
+def test_scenario_holds_the_delivery_and_recovery_kpis(name: str, reports_dir: Path,
+                                                        session_results: list[ScenarioResult]) -> None:
+    result: ScenarioResult = run_scenario(load_scenario(name), reports=reports_dir)
+    session_results.append(result)
+    problems = violations(result)
+    delivery = result.checks.get("delivery", {})
+    summary = (f"{name}: acknowledged={delivery.get('acknowledged')} delivered={delivery.get('delivered')} "
+               f"dead_lettered={delivery.get('dead_lettered')} lost={delivery.get('lost')} "
+               f"recovery_s={result.check('recovery', 'recovery_s')} "
+               f"fsm_recovery_s={result.check('transitions', 'fsm_recovery_s')}; history {result.history}")
+    print(summary)
+    assert not problems, "\n".join([summary, *problems])

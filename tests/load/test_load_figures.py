@@ -1,0 +1,133 @@
+"""The load figures are pure functions of the files a run leaves; check them on hand-made records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.load import (
+    alias_figures,
+    capacity_figures,
+    chat_figures,
+    connection_figures,
+    flood_figures,
+    percentile,
+)
+from loadtests.config import LoadConfig, NoInviteLeft, append_records, claim_invite
+
+pytestmark = pytest.mark.unit
+
+
+def attacker(executed: int, refused: int, span: float = 10.0, peak: int = 10) -> dict:
+    return {"role": "attacker", "sent": executed + refused, "executed": executed,
+            "refused": {"rate_limited": refused} if refused else {}, "reply_span_s": span,
+            "max_executed_in_window": peak, "timeouts": 0, "connect_ok": True}
+
+
+def player(refused: dict | None = None) -> dict:
+    return {"role": "player", "sent": 20, "executed": 20 - sum((refused or {}).values()),
+            "refused": refused or {}, "timeouts": 0, "connect_ok": True}
+
+
+PLAYER_STATS = [{"method": "player", "name": "look", "response_times": {"3": 98, "40": 1, "150": 1}},
+                {"method": "attacker", "name": "look", "response_times": {"900": 50}}]
+
+
+def test_a_perfect_limiter_blocks_all_excess() -> None:
+    # 10 s at 50/s against 10/s: 110 may run (limit x (span + 1 window)), the rest is excess.
+    f = flood_figures([attacker(100, 400), player()], PLAYER_STATS, limit=10, window_s=1.0)
+    assert f["excess"] == 390
+    assert f["dos_blocked_ratio"] == 1.0
+    assert f["compliant_refusals"] == 0
+
+
+def test_a_missing_limiter_blocks_nothing() -> None:
+    f = flood_figures([attacker(500, 0)], [], limit=10, window_s=1.0)
+    assert f["dos_blocked_ratio"] == 0.0
+
+
+def test_a_leaky_limiter_scores_below_one() -> None:
+    f = flood_figures([attacker(300, 200)], [], limit=10, window_s=1.0)
+    assert f["dos_blocked_ratio"] == pytest.approx(200 / 390)
+
+
+def test_compliant_refusals_and_p99_come_from_the_players_only() -> None:
+    f = flood_figures([attacker(100, 400), player({"rate_limited": 2})], PLAYER_STATS, limit=10, window_s=1.0)
+    assert f["compliant_refusals"] == 2
+    assert f["compliant_p99_ms"] == 40.0
+    assert f["compliant_p50_ms"] == 3.0
+
+
+def test_percentile_matches_locusts_rule() -> None:
+    assert percentile({}, 0.99) is None
+    assert percentile({"10": 99, "500": 1}, 0.99) == 10.0
+    assert percentile({"10": 98, "500": 2}, 0.99) == 500.0
+
+
+def test_connection_rate_counts_finished_attempts() -> None:
+    records = [{"connect_ok": True}, {"connect_ok": False, "connect_error": "register: HTTP 400"},
+               {"connect_ok": False, "connect_error": ""}]
+    f = connection_figures(records)
+    assert (f["attempts"], f["successes"], f["rate"]) == (2, 1, 0.5)
+
+
+def test_alias_figures_flag_an_uncapped_server() -> None:
+    def alias(room_states: int) -> dict:
+        return {"role": "alias", "alias_defined": True, "flood_span_s": 10.0, "room_states": room_states + 1,
+                "room_states_before_flood": 1, "sent": 50, "refused": {}, "max_room_states_in_window": 10}
+
+    assert alias_figures([alias(100)], limit=10, window_s=1.0, alias_size=10)["capped"] is True
+    assert alias_figures([alias(500)], limit=10, window_s=1.0, alias_size=10)["capped"] is False
+    missing = alias_figures([{"role": "alias", "alias_defined": False, "alias_error": "unknown_command"}],
+                            limit=10, window_s=1.0, alias_size=10)
+    assert missing["capped"] is None and missing["alias_errors"] == ["unknown_command"]
+
+
+def test_chat_delivered_ratio() -> None:
+    chatters = [{"role": "chat", "connect_ok": True, "chat_sent": 2, "chat_received": 4, "room_size_at_start": 3}
+                for _ in range(3)]
+    stats = [{"method": "chat", "name": "say delivery", "response_times": {"5": 10, "20": 2}}]
+    f = chat_figures(chatters, stats)
+    assert f["expected_deliveries"] == 12 and f["delivered_ratio"] == 1.0
+    assert f["delivery_p99_ms"] == 20.0
+
+
+def test_capacity_takes_the_best_step_within_the_limit() -> None:
+    doc = {"p99_limit_ms": 100.0, "stop_reason": "p99 above 100 ms",
+           "steps": [{"users": 10, "commands_per_s": 50.0, "p99_ms": 20.0},
+                     {"users": 20, "commands_per_s": 100.0, "p99_ms": 60.0},
+                     {"users": 40, "commands_per_s": 150.0, "p99_ms": 300.0}]}
+    f = capacity_figures(doc)
+    assert (f["sustained_commands_per_s"], f["sustained_players"], f["crossed_limit"]) == (100.0, 20, True)
+    assert capacity_figures({})["sustained_commands_per_s"] is None
+
+
+def test_load_config_rejects_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="attackerz"):
+        LoadConfig.from_mapping({"host": "h", "invites_file": "i", "results_file": "r", "attackerz": 3})
+
+
+def test_invites_are_claimed_once(tmp_path: Path) -> None:
+    path = tmp_path / "invites.json"
+    path.write_text(json.dumps(["a", "b"]), encoding="utf-8")
+    assert {claim_invite(path), claim_invite(path)} == {"a", "b"}
+    with pytest.raises(NoInviteLeft):
+        claim_invite(path)
+
+
+def test_records_append_as_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "players.jsonl"
+    append_records(path, [{"role": "player"}])
+    append_records(path, [{"role": "attacker"}, {"role": "chat"}])
+    assert [json.loads(x)["role"] for x in path.read_text().splitlines()] == ["player", "attacker", "chat"]
+
+
+def test_the_harness_side_never_imports_locust() -> None:
+    """Importing locust monkey-patches with gevent: the harness and pytest must stay clean of it."""
+    code = ("import sys, harness.load, harness.cli, loadtests.config; "
+            "bad = [m for m in ('locust', 'gevent') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
