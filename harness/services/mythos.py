@@ -41,7 +41,8 @@ class MythosServer:
         self.port = port or free_port(HOST)
         self.nats_url = nats_url
         self.start_timeout = start_timeout
-        self.work_dir = work_dir / name
+        # Absolute: the server runs with its work dir as cwd, so relative paths would resolve twice.
+        self.work_dir = (work_dir / name).resolve()
         self.admin_password = secrets.token_urlsafe(18)
         self.jwt_secret = secrets.token_urlsafe(48)  # kept across restarts: tokens stay valid
         self.invites_file = self.work_dir / "invites.json"

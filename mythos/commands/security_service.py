@@ -318,11 +318,12 @@ class CommandSecurityService:
         )
         if sensitive or metadata.get("error_type") in AUDITED_REFUSALS:
             session_id = metadata.get("session_id")
+            meta = {"source": source, **{k: v for k, v in metadata.items() if k != "session_id"}}
             self.audit_log.log_command(
                 actor.name,
                 command,
                 success,
                 ip_address,
-                {"source": source, **metadata},
+                meta,
                 session_id=str(session_id) if session_id is not None else None,
             )

@@ -4,6 +4,9 @@ Every scenario test appends its result to ``session_results``; when the session 
 suite file (``<reports>/kpi/chaos.json``) is written from exactly those runs through
 ``harness.kpi``, so a fast-subset run is never mixed with stale runs of scenarios it skipped.
 HARNESS_REPORTS moves the reports directory (default ``reports``).
+
+The suite takes minutes, so a bare ``pytest`` (which collects everything under tests/) skips it:
+it runs when asked for by marker (``-m chaos`` / ``-m chaos_fast``) or by path (``tests/chaos``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,28 @@ import pytest
 
 from harness.results import ScenarioResult, write_chaos_suite
 from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
+
+CHAOS_DIR = Path(__file__).resolve().parent
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    if "chaos" in (config.option.markexpr or ""):
+        return True
+    for arg in config.args:
+        target = Path(arg.split("::", 1)[0]).resolve()
+        if target == CHAOS_DIR or CHAOS_DIR in target.parents:
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _asked_for(config):
+        return
+    skip = pytest.mark.skip(reason="chaos scenarios run only when asked for: -m chaos_fast, -m chaos "
+                                   "or tests/chaos (scripts/run_suite.sh chaos)")
+    for item in items:
+        if CHAOS_DIR in Path(str(item.path)).resolve().parents:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -63,3 +63,15 @@ def test_kpi_file_carries_the_measured_figures(flood) -> None:
     assert kpis["compliant_p99_under_flood"]["value"] == run.figures["compliant_p99_ms"]
     assert kpis["connection_success_rate"]["value"] == 1.0
     assert (run.out_dir / "report.html").exists()
+
+
+@pytest.mark.slow
+def test_a_server_without_an_effective_limit_fails_the_kpi(tmp_path: Path) -> None:
+    """Negative control: the same flood against a limit of 1000/s must score far below the spec."""
+    result = run_load(["flood"], short=True, reports=tmp_path, server_env={"RATE_LIMIT_MAX_COMMANDS": "1000"})
+    run = result.run("flood")
+    assert run is not None and run.error is None, run and run.error
+    assert run.figures["attacker_refused"] == 0, run.figures
+    assert run.figures["dos_blocked_ratio"] is not None and run.figures["dos_blocked_ratio"] < 0.5, run.figures
+    kpis = {k["id"]: k for k in json.loads(result.kpi_path.read_text(encoding="utf-8"))["kpis"]}
+    assert kpis["dos_blocked_ratio"]["passed"] is False

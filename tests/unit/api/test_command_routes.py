@@ -272,3 +272,13 @@ def test_no_other_route_runs_a_command(app: FastAPI, client: TestClient, monkeyp
     client.get("/index.html", params={"command": "look"})
     assert ran == []
     assert services.connections.connection_count() == 0
+
+
+def test_http_refusals_have_their_status_codes(app: FastAPI, client: TestClient) -> None:
+    services = _services(app)
+    headers = {"Authorization": f"Bearer {_token(client, services, 'Refused')}"}
+    forbidden = client.post("/api/commands", json={"command": "mute admin", "session_id": "h1"}, headers=headers)
+    assert forbidden.status_code == 403 and forbidden.json()["error_type"] == "forbidden"
+    invalid = client.post("/api/commands", json={"command": "say {{7*7}}"}, headers=headers)
+    assert invalid.status_code == 400 and invalid.json()["error_type"] == "invalid_command"
+    assert "{{" not in invalid.json()["message"]

@@ -274,7 +274,7 @@ def test_seam_audit_policy(service: CommandSecurityService, audit_dir: Path) -> 
     )
     lines = audit_lines(audit_dir)
     assert [line["command"] for line in lines] == ["look", "mute bob", "x"]
-    assert lines[0]["session_id"] == "s1"
+    assert lines[0]["session_id"] == "s1" and "session_id" not in lines[0]["metadata"]
     assert lines[1]["metadata"] == {"source": "http", "error_type": "forbidden"}
 
 

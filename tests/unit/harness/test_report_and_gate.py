@@ -140,6 +140,7 @@ def test_report_renders_table_plots_and_wall_time(tmp_path: Path) -> None:
     page = html_path.read_text()
     assert "GATE PASSED" in page
     assert page.count("data:image/png;base64,") == 3  # delivery timeline, recovery, latency
+    assert "link FSM s" in page and ">history</a>" in page  # the per-scenario table
     assert "dependency_audit" in page and "NOT MEASURED" in page
     assert "wall time" in page and "<script" not in page
 
@@ -163,3 +164,28 @@ def test_chaos_lists_scenarios() -> None:
     result = CliRunner().invoke(main, ["chaos", "--list"])
     assert result.exit_code == 0
     assert "noop" in result.output.split()
+
+
+def test_chaos_list_marks_the_fast_subset() -> None:
+    result = CliRunner().invoke(main, ["chaos", "--list"])
+    assert result.exit_code == 0
+    assert "nats_partition (fast)" in result.output
+    assert "nats_latency\n" in result.output + "\n"
+
+
+def test_fuzz_runs_the_property_suite_with_the_full_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 3)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    result = CliRunner().invoke(main, ["fuzz"])
+    assert result.exit_code == 3  # the suite's exit code is the command's
+    assert calls[0][-2:] == ["property", "--full"]
+    quick = CliRunner().invoke(main, ["fuzz", "--quick"])
+    assert quick.exit_code == 3
+    assert calls[1][-1] == "property"

@@ -41,3 +41,23 @@ def test_noop_is_fault_free_and_overridable() -> None:
     assert noop_test(name="x").name == "x"
     with pytest.raises(ValueError):
         noop_test(players=(0, 1))  # only one mythos in the default topology
+
+
+def test_the_fast_subset_names_real_scenarios_and_covers_the_issue() -> None:
+    assert set(scenarios.FAST) <= set(NAMES)
+    assert {"nats_partition", "nats_blackhole", "nats_kill"} <= set(scenarios.FAST)
+
+
+def test_weakened_runs_core_nats_without_retries_and_keeps_the_faults() -> None:
+    from harness.topology import KNOWN_WEAK_ENV
+    from scenarios.base import weakened
+
+    strong = importlib.import_module("scenarios.nats_blackhole").SCENARIO
+    weak = weakened(strong)
+    assert weak.name == "nats_blackhole_weak"
+    assert weak.schedule == strong.schedule
+    assert weak.topology.jetstream is False
+    assert weak.topology.mythos_env["NATS_USE_JETSTREAM"] == "false"
+    assert weak.topology.mythos_env["NATS_PUBLISH_RETRY_ATTEMPTS"] == "1"
+    assert dict(KNOWN_WEAK_ENV).items() <= dict(weak.topology.mythos_env).items()
+    assert strong.topology.mythos_env.get("NATS_USE_JETSTREAM") != "false"  # the original is untouched
