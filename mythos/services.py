@@ -98,7 +98,7 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
         dlq=DeadLetterQueue(dlq_dir(config)) if config.nats.enabled else None,
         metrics=metrics,
         # Unique per process on a host and stable across its restarts: names its durable consumer.
-        instance_id=f"{socket.gethostname()}-{config.server.port}",
+        instance_id=config.server.instance_id or f"{socket.gethostname()}-{config.server.port}",
     )
     broadcaster = Broadcaster(connections, nats, world)
     nats.handler = broadcaster.deliver

@@ -93,6 +93,16 @@ class ServerConfig(_Section):
     client_dist_dir: Path = Field(Path("client/dist"), validation_alias=_env("CLIENT_DIST_DIR"))
     data_dir: Path = Field(Path("data"), validation_alias=_env("DATA_DIR"))
     world_file: Path | None = Field(None, validation_alias=_env("WORLD_FILE"))
+    # Names this instance's durable JetStream consumer; stable across restarts so chat sent while
+    # the instance was down is replayed to it. Default: <hostname>-<port>.
+    instance_id: str | None = Field(None, min_length=1, max_length=64, validation_alias=_env("MYTHOS_INSTANCE_ID"))
+
+    @field_validator("instance_id")
+    @classmethod
+    def _instance_id_token(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise PydanticCustomError("instance_id", "may only contain letters, digits, '-' and '_'")
+        return value
 
     @field_validator("host")
     @classmethod

@@ -231,3 +231,13 @@ def test_error_report_names_variable_reason_and_value(valid_env, monkeypatch) ->
     assert "2 problem(s)" in text
     assert "[server] SERVER_PORT: Input should be greater than or equal to 1024 (got '80')" in text
     assert "[database] DATABASE_URL: required, not set" in text
+
+
+def test_instance_id_is_a_token(valid_env, monkeypatch) -> None:
+    assert load_config().server.instance_id is None
+    monkeypatch.setenv("MYTHOS_INSTANCE_ID", "arkham-1")
+    assert load_config().server.instance_id == "arkham-1"
+    monkeypatch.setenv("MYTHOS_INSTANCE_ID", "bad id/1")
+    with pytest.raises(ValidationError) as info:
+        load_config()
+    assert _bad_vars(info.value) == {"MYTHOS_INSTANCE_ID"}

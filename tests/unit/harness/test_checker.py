@@ -315,7 +315,15 @@ def test_availability_ignores_faults_that_are_not_on_nats() -> None:
     b = HistoryBuilder().fault(10.0, 20.0, name="kill_mythos", params={"service": "mythos-0"})
     b.probe(12.0, "fail")
     availability = run_checks(TEST, b.ops, [], names=["availability"])["availability"]
-    assert availability["probes"] == 0 and availability["valid"] == "unknown"
+    # No NATS fault: the KPI does not apply to this run (valid, not measured, not unknown).
+    assert availability["probes"] == 0 and availability["valid"] is True
+    assert availability["applicable"] is False and availability["availability_during_nats_faults"] is None
     b = HistoryBuilder().fault(10.0, 20.0, name="kill_nats", params={"service": "nats"})
     b.probe(12.0, "fail")
     assert run_checks(TEST, b.ops, [], names=["availability"])["availability"]["probes"] == 1
+
+
+def test_availability_is_unknown_when_no_probe_ran_during_a_nats_fault() -> None:
+    b = HistoryBuilder().fault(10.0, 20.0).probe(25.0, "ok")
+    availability = run_checks(TEST, b.ops, [], names=["availability"])["availability"]
+    assert availability["applicable"] is True and availability["valid"] == "unknown"
