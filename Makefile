@@ -12,6 +12,7 @@ test: setup
 	@bash $(SUITE) lint
 	@bash $(SUITE) core
 	@bash $(SUITE) client
+	@bash $(SUITE) load
 
 verify: setup
 	@bash scripts/verify.sh

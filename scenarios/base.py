@@ -37,7 +37,7 @@ from harness.results import ScenarioResult, collect_dlq, now
 from harness.schedule import Schedule, run_nemesis
 from harness.topology import KNOWN_WEAK_ENV, Topology, TopologySpec
 
-__all__ = ["ChaosTest", "noop_test", "run_scenario", "weakened"]
+__all__ = ["ChaosTest", "SteadyStateNotHeld", "noop_test", "run_scenario", "weakened"]
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +87,10 @@ def noop_test(**overrides: Any) -> ChaosTest:
     return replace(base, **overrides)
 
 
+class SteadyStateNotHeld(Exception):
+    """The steady-state hypothesis did not hold in time; the message says what failed last."""
+
+
 def weakened(test: ChaosTest) -> ChaosTest:
     """``test`` against the known-weak configuration (core NATS, no publish retries).
 
@@ -123,47 +127,57 @@ class _Run:
 
     # -- steady state
     async def steady_state(self, phase: str, window: str) -> bool:
-        """Health ok with NATS connected on every server, and a chat line reaching every player."""
+        """Health ok with NATS connected on every server, and a chat line reaching every player.
+
+        When it does not hold in time, raises :class:`SteadyStateNotHeld` naming the last thing
+        that failed; the nemesis records that as the steady-state failure's error.
+        """
         deadline = self.history.now() + (self.test.schedule.recovery_timeout_s if phase == "after" else 5.0)
         while True:
-            if await self._healthy() and await self._chat_round():
+            reason = await self._unhealthy() or await self._chat_round_failure()
+            if reason is None:
                 return True
             if self.history.now() >= deadline:
-                return False
+                raise SteadyStateNotHeld(reason)
             await asyncio.sleep(STEADY_POLL_S)
 
-    async def _healthy(self) -> bool:
-        """Every server's health says ok and, where it exports metrics, link connected + breaker closed."""
+    async def _unhealthy(self) -> str | None:
+        """Why the servers are not steady (health, or link / breaker in /metrics); None when they are."""
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, headers={"User-Agent": "mythos-harness"}) as http:
             for index, server in enumerate(self.topology.mythos):
                 try:
                     body = (await http.get(f"{self.topology.client_url(index)}/api/health")).json()
-                except (httpx.HTTPError, ValueError):
-                    return False
+                except (httpx.HTTPError, ValueError) as exc:
+                    return f"{server.name} health: {type(exc).__name__}"
                 if body.get("status") != "ok" or body.get("nats") != "ok":
-                    return False
+                    return f"{server.name} health: status={body.get('status')} nats={body.get('nats')}"
                 sample = await fetch_sample(http, server.base_url)
                 if sample is not None and not sample.steady:
-                    return False
-        return True
+                    return (f"{server.name} metrics: link {sample.connection_state}, "
+                            f"breaker {sample.breaker_state}")
+        return None
 
-    async def _chat_round(self) -> bool:
+    async def _chat_round_failure(self) -> str | None:
+        """Why a chat line did not reach every connected player; None when it did."""
         connected = [p for p in self.players if p.connected]
         if not connected:
-            return False
+            return "no player connected"
         speaker = connected[0]
-        if await speaker.say() != "ok":
-            return False
+        outcome = await speaker.say()
+        if outcome != "ok":
+            return f"chat: {speaker.name}'s line was {outcome}"
         token = message_token(speaker.name, speaker.seq)
         waited = 0.0
+        missing: set[str] = set()
         while waited < STEADY_CHAT_TIMEOUT_S:
             seen = {op.process for op in self.history.ops
                     if op.f == F.RECV and (op.value or {}).get("token") == token}
-            if {p.name for p in connected} <= seen:
-                return True
+            missing = {p.name for p in connected} - seen
+            if not missing:
+                return None
             await asyncio.sleep(0.05)
             waited += 0.05
-        return False
+        return f"chat: {token} not received by {sorted(missing)} within {STEADY_CHAT_TIMEOUT_S:g} s"
 
     # -- workload
     async def _player_loop(self, player: ScenarioPlayer, until: float) -> None:
@@ -246,10 +260,12 @@ class _Run:
 
     async def _steady_recorded(self, phase: str, window: str) -> None:
         invocation = self.history.invoke("probe", F.STEADY, {"phase": phase, "window": window})
-        if await self.steady_state(phase, window):
-            self.history.ok(invocation)
+        try:
+            await self.steady_state(phase, window)
+        except SteadyStateNotHeld as exc:
+            self.history.fail(invocation, f"steady state did not hold: {exc}")
         else:
-            self.history.fail(invocation, "steady state did not hold")
+            self.history.ok(invocation)
 
 
 def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,

@@ -57,7 +57,18 @@ case "$suite" in
     "$PY" -m bench.security
     "$PY" -m bench.nats_handler
     ;;
-  load|e2e)
+  load)
+    # Default: the short flood with its assertions (~30 s). --full: every load scenario at default
+    # size (~5 min) through the harness, plus the negative control (limit raised, KPI must fail).
+    if [ "$full" = "--full" ]; then
+      "$PY" -m harness.cli load
+      pytest_suite load-negative tests/load -m slow -p no:cacheprovider -q
+    else
+      export MYTHOS_LOAD_REPORTS=reports
+      pytest_suite load tests/load -m "not slow" -p no:cacheprovider -q
+    fi
+    ;;
+  e2e)
     echo "[$suite] not available yet"
     ;;
   *)
