@@ -328,6 +328,8 @@ def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     valid: Validity
     if unhealed or unrecovered:
         valid = False
+    elif not windows:
+        valid = True  # no fault, nothing to recover from (the fault-free baseline)
     elif not times:
         valid = "unknown"
     else:

@@ -347,6 +347,8 @@ def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], 
 <table><tr><th>KPI</th><th>spec</th><th>goal</th><th>measured</th><th>result</th><th>distance to goal</th>
 <th>suite</th><th>evidence</th></tr>{''.join(rows)}</table>
 <h2>Suites (wall time)</h2>
+<p class="small">From the first start to the last finish recorded in each suite's KPI file
+(<code>make verify</code> starts from an empty <code>reports/kpi</code>, so this is the suite's run).</p>
 <table><tr><th>suite</th><th>started</th><th>finished</th><th>wall time s</th><th>KPIs</th></tr>
 {suite_rows}</table>
 <h2>Chaos scenarios</h2>{''.join(plots) or '<p>No scenario results.</p>'}

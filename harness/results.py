@@ -169,7 +169,8 @@ def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
 
 
 def write_chaos_suite(reports: Path, out_dir: Path | None = None,
-                      results: Sequence[ScenarioResult] | None = None) -> Path:
+                      results: Sequence[ScenarioResult] | None = None, *,
+                      started: datetime | None = None) -> Path:
     """Write ``reports/kpi/chaos.json`` from ``results`` (default: the latest run of every scenario).
 
     A test session passes the runs it made, so a fast subset is not mixed with stale runs of
@@ -178,8 +179,13 @@ def write_chaos_suite(reports: Path, out_dir: Path | None = None,
     results = list(results) if results is not None else latest_results(reports)
     if not results:
         raise FileNotFoundError(f"no scenario results under {reports / 'runs'}")
-    started = min(r.started for r in results)
     finished = max(r.finished for r in results)
+    if started is None:
+        started = min(r.started for r in results)
+    else:
+        # A session that ran more than the scenarios (a test session) passes its own start and
+        # ends now: the report's wall time per suite is then the session's.
+        started, finished = min(started, *(r.started for r in results)), max(finished, now())
     return write_suite(CHAOS_SUITE, chaos_kpis(results), started=started, finished=finished,
                        out_dir=out_dir or reports / DEFAULT_OUT_DIR.name)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import ScenarioResult, write_chaos_suite
+from harness.results import ScenarioResult, now, write_chaos_suite
 from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
 
 CHAOS_DIR = Path(__file__).resolve().parent
@@ -56,10 +56,11 @@ def reports_dir() -> Path:
     return Path(os.environ.get("HARNESS_REPORTS", "reports"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)  # autouse: the session's wall time starts at its first test
 def session_results(reports_dir: Path) -> Iterator[list[ScenarioResult]]:
     results: list[ScenarioResult] = []
+    started = now()
     yield results
     if results:
-        path = write_chaos_suite(reports_dir, results=results)
+        path = write_chaos_suite(reports_dir, results=results, started=started)
         print(f"\nchaos KPIs from {len(results)} scenario runs written to {path}")

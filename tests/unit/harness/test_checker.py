@@ -327,3 +327,10 @@ def test_availability_is_unknown_when_no_probe_ran_during_a_nats_fault() -> None
     b = HistoryBuilder().fault(10.0, 20.0).probe(25.0, "ok")
     availability = run_checks(TEST, b.ops, [], names=["availability"])["availability"]
     assert availability["applicable"] is True and availability["valid"] == "unknown"
+
+
+def test_recovery_without_any_fault_is_vacuously_valid_but_a_silent_heal_is_unknown() -> None:
+    quiet = HistoryBuilder().connect(0.0, "alice", "bob").drain(5.0)
+    assert run_checks(TEST, quiet.ops, [], names=["recovery"])["recovery"]["valid"] is True
+    healed = HistoryBuilder().fault(1.0, 2.0).drain(5.0)
+    assert run_checks(TEST, healed.ops, [], names=["recovery"])["recovery"]["valid"] == "unknown"

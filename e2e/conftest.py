@@ -1,0 +1,103 @@
+"""Fixtures of the browser suite: Debian's Chromium, the built client, a real topology per test.
+
+The suite runs in its own pytest process (sync Playwright breaks pytest-asyncio tests that
+share a process with it). Each test gets its own nats-server, Toxiproxy and mythos serving
+client/dist; the browser reaches mythos through the Toxiproxy link ``client-0``. The figures
+the scenarios record become reports/kpi/e2e.json when the session ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from e2e.steps import TopologyFactory
+from harness.e2e import E2EFigures, write_e2e_report
+from harness.paths import RunPaths
+from harness.topology import FAST_DETECTION_ENV, Topology, TopologySpec
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CLIENT_DIR = PROJECT_ROOT / "client"
+CLIENT_DIST = CLIENT_DIR / "dist"
+CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BUILD_TIMEOUT_S = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium; Playwright's own browser downloads are never used."""
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+            "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def client_dist() -> Path:
+    """The built client; built once when client/dist is missing."""
+    if not (CLIENT_DIST / "index.html").is_file():
+        subprocess.run(["npm", "run", "build"], cwd=CLIENT_DIR, check=True, timeout=BUILD_TIMEOUT_S)
+    return CLIENT_DIST
+
+
+@pytest.fixture(scope="session")
+def figures() -> Iterator[E2EFigures]:
+    """What the scenarios measured; written to reports/kpi/e2e.json at the end of the session."""
+    collected = E2EFigures()
+    yield collected
+    write_e2e_report(collected)
+
+
+@pytest.fixture
+def make_topology(client_dist: Path, request: pytest.FixtureRequest) -> Iterator[TopologyFactory]:
+    """``make_topology(HEARTBEAT_INTERVAL="1.0")``: nats, Toxiproxy and one mythos, stopped after the test."""
+    with contextlib.ExitStack() as stack:
+        def start(**env: str) -> Topology:
+            label = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[-40:].strip("-")
+            mythos_env: Mapping[str, str] = {**FAST_DETECTION_ENV,
+                                             "CLIENT_DIST_DIR": str(client_dist), **env}
+            spec = TopologySpec(mythos=1, mythos_env=mythos_env)
+            return stack.enter_context(Topology(spec, RunPaths.new(f"e2e-{label}")))
+        yield start
+
+
+@pytest.fixture
+def topology(make_topology: TopologyFactory) -> Topology:
+    return make_topology()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
+    """Fresh browser contexts (separate storage: separate players), closed after the test."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(viewport={"width": 1100, "height": 700})
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        with contextlib.suppress(Exception):
+            context.close()
+
+
+@pytest.fixture
+def tab(new_context: Callable[[], BrowserContext]) -> Page:
+    return new_context().new_page()
