@@ -13,6 +13,7 @@ test: setup
 	@bash $(SUITE) core
 	@bash $(SUITE) client
 	@bash $(SUITE) load
+	@bash $(SUITE) e2e
 
 verify: setup
 	@bash scripts/verify.sh

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page
 
 from e2e.steps import TopologyFactory
 from harness.e2e import E2EFigures, write_e2e_report
@@ -33,16 +33,21 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 BUILD_TIMEOUT_S = 600
+VIEWPORT = {"width": 1100, "height": 700}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
     for item in items:
-        item.add_marker(pytest.mark.e2e)
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium; Playwright's own browser downloads are never used."""
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_BIN)")
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
             "args": CHROMIUM_ARGS}
 
@@ -51,6 +56,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 def client_dist() -> Path:
     """The built client; built once when client/dist is missing."""
     if not (CLIENT_DIST / "index.html").is_file():
+        if not (CLIENT_DIR / "node_modules").is_dir():
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR, check=True,
+                           timeout=BUILD_TIMEOUT_S)
         subprocess.run(["npm", "run", "build"], cwd=CLIENT_DIR, check=True, timeout=BUILD_TIMEOUT_S)
     return CLIENT_DIST
 
@@ -81,23 +89,12 @@ def topology(make_topology: TopologyFactory) -> Topology:
     return make_topology()
 
 
-@pytest.fixture
-def new_context(browser: Browser) -> Iterator[Callable[[], BrowserContext]]:
-    """Fresh browser contexts (separate storage: separate players), closed after the test."""
-    contexts: list[BrowserContext] = []
-
-    def make() -> BrowserContext:
-        context = browser.new_context(viewport={"width": 1100, "height": 700})
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        return context
-
-    yield make
-    for context in contexts:
-        with contextlib.suppress(Exception):
-            context.close()
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "viewport": VIEWPORT}
 
 
 @pytest.fixture
-def tab(new_context: Callable[[], BrowserContext]) -> Page:
+def tab(new_context: Callable[..., BrowserContext]) -> Page:
+    """One tab in a fresh context; pytest-playwright's ``new_context`` records failure artefacts."""
     return new_context().new_page()

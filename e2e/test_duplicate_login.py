@@ -19,7 +19,7 @@ WATCH_S = 3.0
 
 @pytest.mark.slow
 def test_duplicate_login_evicts_first_tab_without_loop(topology: Topology,
-                                                       new_context: Callable[[], BrowserContext],
+                                                       new_context: Callable[..., BrowserContext],
                                                        figures: E2EFigures) -> None:
     server = topology.mythos[0]
     context = new_context()
@@ -54,7 +54,7 @@ def test_duplicate_login_evicts_first_tab_without_loop(topology: Topology,
     assert first.indicator.get_attribute("data-look") == "red"
     assert title == "Playing in another window"
     assert detail  # the server's explanation is shown
-    figures.evidence.append(str(first.shoot_indicator("indicator-evicted")))
+    figures.screenshot("infinite_reconnect_loops", first.shoot_indicator("indicator-evicted"))
 
     # Watch the evicted tab, in front so its timers run at full pace: any attempt or change of
     # state ends the wait early and fails the test.
@@ -67,5 +67,6 @@ def test_duplicate_login_evicts_first_tab_without_loop(topology: Topology,
     second.round_trip()
     assert first.state() == "disconnected"
     assert len(first.debug()["log"]) == log_length
+    figures.loop_check("duplicate_login", first_requests.count, int(debug["maxAttempts"]), allowed=0)
     assert first_requests.count == 0
     assert wait_connections(server, 2) == 2  # only the second tab's two links remain

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.e2e import E2EFigures, LoopCheck, e2e_kpis, percentile, write_e2e_report
+from harness.e2e import LONG_OUTAGE, E2EFigures, LoopCheck, e2e_kpis, percentile, write_e2e_report
 from harness.kpi import load_suite
 
 
@@ -19,15 +19,19 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 def test_loop_excess_allows_max_plus_one_only() -> None:
-    assert LoopCheck("x", attempts=129, max_attempts=128).excess == 0
-    assert LoopCheck("x", attempts=131, max_attempts=128).excess == 2
+    figures = E2EFigures()
+    figures.loop_check("outage", 129, 128)
+    figures.loop_check("outage", 131, 128)
+    figures.loop_check("evicted", 1, 128, allowed=0)
+    assert [c.excess for c in figures.loop_checks] == [0, 2, 1]
+    assert LoopCheck("x", attempts=0, max_attempts=5, allowed=0).excess == 0
 
 
 def test_kpis_from_figures_pass_and_fail_on_the_values(tmp_path: Path) -> None:
     figures = E2EFigures()
     figures.recovery("server_restart", 0.8)
     figures.recovery("link_cut", 6.0)
-    figures.loop_check("long_outage", 140, 128)
+    figures.loop_check(LONG_OUTAGE, 140, 128)
     for ok in (True, True, False):
         figures.connection(ok)
     by_id = {k.id: k for k in e2e_kpis(figures)}
@@ -39,6 +43,8 @@ def test_kpis_from_figures_pass_and_fail_on_the_values(tmp_path: Path) -> None:
 
 
 def test_unmeasured_kpis_are_reported_as_such() -> None:
-    results = e2e_kpis(E2EFigures())
+    figures = E2EFigures()
+    figures.loop_check("duplicate_login", 0, 128, allowed=0)  # not the scenario that defines the KPI
+    results = e2e_kpis(figures)
     assert [k.value for k in results] == [None, None, None]
     assert all(not k.passed and k.evidence.startswith("not measured") for k in results)

@@ -84,7 +84,7 @@ def test_blackhole_detected_within_two_heartbeats(make_topology: TopologyFactory
         reason = player.debug()["last_error"]
         # One attempt through the still-blackholed link hangs, then times out before the heal.
         player.wait_state("connecting_sse", timeout_ms=5_000)
-        figures.evidence.append(str(player.shoot_indicator("indicator-connecting")))
+        figures.screenshot("connection_recovery_s", player.shoot_indicator("indicator-connecting"))
         player.wait_log("reconnecting", dropped.t + 1, timeout_ms=10_000)
     finally:
         removed = time.time() * 1000

@@ -26,7 +26,7 @@ def test_login_reaches_fully_connected_within_2s(topology: Topology, tab: Page, 
     assert path[-4:] == ["connecting_sse", "sse_connected", "connecting_ws", "fully_connected"]
     # The server sees this player's two links (event stream and WebSocket).
     assert wait_connections(topology.mythos[0], 2) == 2
-    figures.evidence.append(str(player.shoot_indicator("indicator-fully_connected")))
+    figures.screenshot("connection_success_rate", player.shoot_indicator("indicator-fully_connected"))
 
     word = player.round_trip()
     assert player.lines("chat").count(f"[say] {player.username}: {word}") == 1

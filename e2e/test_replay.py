@@ -30,7 +30,7 @@ def _said(metrics: dict[str, object]) -> int:
 
 
 @pytest.mark.slow
-def test_lines_said_during_cut_shown_once_in_order(topology: Topology, new_context: Callable[[], BrowserContext],
+def test_lines_said_during_cut_shown_once_in_order(topology: Topology, new_context: Callable[..., BrowserContext],
                                                    figures: E2EFigures) -> None:
     server = topology.mythos[0]
     alice = Player(new_context().new_page(), topology.client_url(0), new_player_name("a"))

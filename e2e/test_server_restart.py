@@ -29,7 +29,7 @@ def test_server_restart_recovers_same_session(run: int, topology: Topology, tab:
     assert player.wait_left("fully_connected") in ("reconnecting", "connecting_sse", "failed")
     if run == 0:
         player.wait_state("reconnecting")
-        figures.evidence.append(str(player.shoot_indicator("indicator-reconnecting")))
+        figures.screenshot("connection_recovery_s", player.shoot_indicator("indicator-reconnecting"))
     # The fault's length, not a measurement: the server stays down for 3 s from the kill.
     time.sleep(max(0.0, killed / 1000 + DOWN_FOR_S - time.time()))
     back = restart_timed(server)

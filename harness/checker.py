@@ -190,7 +190,9 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
             continue
         times = seen.received.setdefault(op.process, [])
         times.append(op.time)
-        if len(times) == 1:  # order is judged on first receptions; repeats are duplicates
+        # Order is judged on first receptions of acknowledged lines: repeats are duplicates, and a
+        # refused line replayed from the DLQ later is out of order by design (its sender was told).
+        if len(times) == 1 and seen.outcome == "ok":
             key = (op.process, seen.sender)
             if seen.seq < last_seen.get(key, -1):
                 seen.reordered_at.add(op.process)
@@ -384,6 +386,43 @@ def steady_state(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckRes
     return {"valid": valid, "checks": len(checks), "violations": violations}
 
 
+def replay(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Each dead-lettered line, once the DLQ was replayed, reached every player still connected.
+
+    ``dlq`` is the queue as it was before the replay. A line counts as replayed when every player
+    in its room whose session was live across the replay received it (at any time: a line
+    delivered before and after the replay is a duplicate, which the duplicates checker reports).
+    """
+    replays = [op for op in history if op.f == F.REPLAY]
+    tokens = sorted(dlq_token_counts(dlq))
+    if not tokens:
+        return {"valid": True, "dlq_entries": 0, "replayed": 0, "dlq_replayed": None, "not_replayed": []}
+    if not any(op.type == "ok" for op in replays):
+        failures = [op.error for op in replays if op.type != "invoke"]
+        return {"valid": "unknown", "dlq_entries": len(tokens), "error": f"no replay ran ({failures})"}
+    echo = bool(test.get("echo_to_sender", False))
+    rooms = {m.token: (m.room, m.sender) for m in classify_messages(test, history, ())}
+    # Recipients: players whose session was live across the whole replay (teardown comes after).
+    first, last = replays[0].time, replays[-1].time
+    live_at_end = {player: {room for room, since, until in spans if since <= first and until >= last}
+                   for player, spans in connected_intervals(history).items()}
+    seen: dict[str, set[str]] = defaultdict(set)
+    for op in history:
+        if op.f == F.RECV and op.type == "ok":
+            seen[str((op.value or {}).get("token", ""))].add(op.process)
+    missing: dict[str, list[str]] = {}
+    for token in tokens:
+        room, sender = rooms.get(token, ("", ""))
+        recipients = {p for p, live in live_at_end.items() if room in live and (echo or p != sender)}
+        if not recipients or not recipients <= seen[token]:
+            missing[token] = sorted(recipients - seen[token]) or ["no connected recipient"]
+    replayed = len(tokens) - len(missing)
+    return {"valid": not missing, "dlq_entries": len(tokens), "replayed": replayed,
+            "dlq_replayed": replayed / len(tokens),
+            "not_replayed": [{"token": t, "missing": m} for t, m in sorted(missing.items())][:MAX_LISTED],
+            "replays": [op.value for op in replays if op.type == "ok"]}
+
+
 LINK_BREAKING_FAULTS = frozenset({"partition", "blackhole", "kill_nats", "reset_peer", "flapping"})
 """Faults after which a server's NATS link FSM must be seen leaving ``connected`` (others may not)."""
 
@@ -517,6 +556,7 @@ CHECKERS: Mapping[str, Checker] = {
     "availability": availability,
     "steady_state": steady_state,
     "transitions": transitions,
+    "replay": replay,
     "latency": latency,
     "timeline": timeline,
 }

@@ -55,6 +55,8 @@ class F:
     drain    lone ok by "test": the workload is over and in-flight messages have had time to land
     metrics  lone ok by "metrics": {server, connection_state, breaker_state, reconnects, dlq_depth,
              dead_lettered}, one sample of a server's GET /metrics (link FSM and breaker over time)
+    replay   process "admin": invoke {server}, ok {server, replayed, pending} when the DLQ was
+             replayed through the admin API after the drain; fail with the HTTP error otherwise
     """
 
     SAY = "say"
@@ -67,6 +69,7 @@ class F:
     HEAL = "heal"
     DRAIN = "drain"
     METRICS = "metrics"
+    REPLAY = "replay"
 
 
 TOKEN_RE = re.compile(r"\bmsg_([A-Za-z0-9]+)_(\d+)\b")

@@ -162,6 +162,9 @@ EXTRA_KPIS: Mapping[str, KPISpec] = {
               "so this is reported as not measured, never as clean", gated=False),
         _spec("nats_recovery_max_s", "<=", None, 1.0, "s", "chaos",
               "worst recovery of one scenario run (detail behind nats_recovery_s)", gated=False),
+        _spec("dlq_replayed", ">=", 1.0, 1.0, "ratio", "chaos",
+              "dead-lettered lines that reached every connected player in their room once the DLQ "
+              "was replayed through the admin API (dlq_accounted's goal: each replayable)", gated=False),
     )
 }
 """Reported but not gated: figures behind the catalogue and honest 'not measured' entries."""

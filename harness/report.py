@@ -276,7 +276,7 @@ def _cell(value: Any) -> str:
 def _scenario_table(results: Sequence[ScenarioResult], out_dir: Path) -> str:
     """One row per scenario run: its verdict and the figures behind the chaos KPIs."""
     head = ("scenario", "valid", "acknowledged", "delivered", "dead-lettered", "lost", "dlq accounted",
-            "recovery s", "link FSM s", "availability", "checkers not valid", "history")
+            "DLQ replayed", "recovery s", "link FSM s", "availability", "checkers not valid", "history")
     rows = []
     for r in results:
         failing = sorted(name for name, check in r.checks.items()
@@ -289,7 +289,8 @@ def _scenario_table(results: Sequence[ScenarioResult], out_dir: Path) -> str:
         status = "pass" if r.valid is True else ("fail" if r.valid is False else "nm")
         cells = (r.scenario, r.valid, r.check("delivery", "acknowledged"), r.check("delivery", "delivered"),
                  r.check("delivery", "dead_lettered"), r.check("delivery", "lost"),
-                 r.check("delivery", "dlq_accounted"), ", ".join(f"{t:.2f}" for t in recovery) or None,
+                 r.check("delivery", "dlq_accounted"), r.check("replay", "dlq_replayed"),
+                 ", ".join(f"{t:.2f}" for t in recovery) or None,
                  ", ".join(f"{t:.2f}" for t in fsm) or None,
                  r.check("availability", "availability_during_nats_faults"), ", ".join(failing) or None)
         rows.append(f"<tr class='{status}'>" + "".join(f"<td>{_cell(c)}</td>" for c in cells)

@@ -134,6 +134,19 @@ def _pooled_delivery(results: Sequence[ScenarioResult]) -> list[KPIResult]:
     ]
 
 
+def _pooled_replay(results: Sequence[ScenarioResult]) -> KPIResult:
+    entries = sum(int(r.check("replay", "dlq_entries") or 0) for r in results)
+    replayed = sum(int(r.check("replay", "replayed") or 0) for r in results)
+    unknown = [r.scenario for r in results if r.check("replay", "valid") == "unknown"]
+    if unknown:
+        return kpi_from_catalogue("dlq_replayed", None, f"not measured: no replay ran in {', '.join(unknown)}")
+    if not entries:
+        return kpi_from_catalogue("dlq_replayed", None, "not measured: no scenario left anything in the DLQ")
+    return kpi_from_catalogue("dlq_replayed", replayed / entries,
+                              f"{replayed} of {entries} dead-lettered lines delivered after an admin replay; "
+                              f"per scenario: {_scenario_detail(results, 'replay', 'dlq_replayed')}")
+
+
 def _min_availability(results: Sequence[ScenarioResult]) -> KPIResult:
     values = [(r, float(v)) for r in results
               if (v := r.check("availability", "availability_during_nats_faults")) is not None]
@@ -153,7 +166,7 @@ def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
     scenario's own figures stay in the evidence, and each scenario's test asserts them alone, so
     a lossy scenario cannot hide behind clean ones.
     """
-    kpis = [*_pooled_delivery(results), _min_availability(results)]
+    kpis = [*_pooled_delivery(results), _min_availability(results), _pooled_replay(results)]
     times = [float(t) for r in results for t in (r.check("recovery", "recovery_s") or [])]
     unrecovered = [f"{r.scenario}:{w}" for r in results for w in (r.check("recovery", "unrecovered") or [])]
     if times and not unrecovered:

@@ -30,7 +30,7 @@ import structlog
 
 from harness.checker import CHECKERS, run_checks
 from harness.client import ScenarioPlayer, probe_health
-from harness.history import F, History, message_token
+from harness.history import TOKEN_RE, F, History, message_token
 from harness.metrics_probe import fetch_sample
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.results import ScenarioResult, collect_dlq, now
@@ -47,6 +47,8 @@ RECONNECT_BACKOFF_S = 0.5
 METRICS_INTERVAL_S = 0.25
 """Often enough to see a link leave ``connected`` during a few-second fault."""
 HTTP_TIMEOUT_S = 2.0
+REPLAY_SETTLE_S = 5.0
+"""How long replayed lines get to reach the players before the run ends."""
 PLAYER_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
 
@@ -63,6 +65,8 @@ class ChaosTest:
     checkers: tuple[str, ...] = tuple(CHECKERS)
     echo_to_sender: bool = True
     """Mythos delivers a speaker's own line back through NATS, so the speaker is a recipient too."""
+    replay_dlq: bool = True
+    """After the drain, replay every server's DLQ through the admin API and check each line lands."""
 
     def __post_init__(self) -> None:
         if len(self.players) > len(PLAYER_NAMES):
@@ -76,6 +80,7 @@ class ChaosTest:
     def describe(self) -> dict[str, Any]:
         """The history header: enough for ``harness analyze`` to re-check the run."""
         return {"name": self.name, "evidence": self.evidence, "echo_to_sender": self.echo_to_sender,
+                "replay_dlq": self.replay_dlq,
                 "players": list(self.players), "checkers": list(self.checkers),
                 "schedule": self.schedule.to_dict(),
                 "topology": {**asdict(self.topology), "mythos_env": dict(self.topology.mythos_env)}}
@@ -110,6 +115,8 @@ class _Run:
         self.history = history
         self.players: list[ScenarioPlayer] = []
         self._steady_seq = itertools.count(1)
+        self.dlq_snapshot: list[dict[str, Any]] | None = None
+        """The DLQ as it was after the drain, before any replay: what dlq_accounted judges."""
 
     async def setup(self) -> None:
         for name, index in zip(PLAYER_NAMES, self.test.players, strict=False):
@@ -243,8 +250,29 @@ class _Run:
             self.history.observe("test", F.DRAIN)
             await self._steady_recorded("after", "run")
             await self._admin_snapshots()
+            self.dlq_snapshot = collect_dlq(server.data_dir for server in self.topology.mythos)
+            if self.test.replay_dlq and self.dlq_snapshot:
+                await self._replay_dlq()
         finally:
             await self.teardown()
+
+    async def _replay_dlq(self) -> None:
+        """POST /api/admin/dlq/replay on every server, then give the replayed lines time to land."""
+        for server in self.topology.mythos:
+            invocation = self.history.invoke("admin", F.REPLAY, {"server": server.name})
+            try:
+                body = await asyncio.to_thread(server.replay_dlq)
+            except Exception as exc:  # recorded: the replay checker says unknown, never passes silently
+                self.history.fail(invocation, f"{type(exc).__name__}: {exc}")
+                continue
+            self.history.ok(invocation, {"server": server.name, **body})
+        tokens = {m.group(0) for entry in self.dlq_snapshot or () for m in TOKEN_RE.finditer(json.dumps(entry))}
+        deadline = self.history.now() + REPLAY_SETTLE_S
+        while self.history.now() < deadline:
+            seen = {str((op.value or {}).get("token")) for op in self.history.ops if op.f == F.RECV}
+            if tokens <= seen:
+                return
+            await asyncio.sleep(0.1)
 
     async def _admin_snapshots(self) -> None:
         """The admin JSON view of each server at the end (mode, counters), kept as evidence."""
@@ -276,8 +304,10 @@ def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
     history = History(paths.history, test=test.describe())
     try:
         with Topology(test.topology, paths) as topology:
-            asyncio.run(_Run(test, topology, history).execute())
-            dlq = collect_dlq(server.data_dir for server in topology.mythos)
+            run = _Run(test, topology, history)
+            asyncio.run(run.execute())
+            dlq = (run.dlq_snapshot if run.dlq_snapshot is not None
+                   else collect_dlq(server.data_dir for server in topology.mythos))
     finally:
         history.close()
     _write_json(paths.dlq, dlq)

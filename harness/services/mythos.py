@@ -25,6 +25,8 @@ __all__ = ["ADMIN_USERNAME", "MythosServer"]
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 3.0
+REPLAY_TIMEOUT_S = 30.0
+"""A replay republishes every entry one by one and waits for each acknowledgement."""
 INVITE_COUNT = 200
 ADMIN_USERNAME = "admin"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +115,15 @@ class MythosServer:
         response = httpx.get(f"{self.base_url}/api/metrics", timeout=HTTP_TIMEOUT_S,
                              headers={"User-Agent": USER_AGENT,
                                       "Authorization": f"Bearer {self.admin_token()}"})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def replay_dlq(self) -> dict[str, Any]:
+        """POST /api/admin/dlq/replay (admin only): republish every dead-lettered line."""
+        response = httpx.post(f"{self.base_url}/api/admin/dlq/replay", timeout=REPLAY_TIMEOUT_S,
+                              headers={"User-Agent": USER_AGENT,
+                                       "Authorization": f"Bearer {self.admin_token()}"})
         response.raise_for_status()
         body: dict[str, Any] = response.json()
         return body

@@ -51,6 +51,10 @@ def violations(result: ScenarioResult) -> list[str]:
     steady = result.checks.get("steady_state", {})
     if steady.get("valid") is not True:
         problems.append(f"steady state: {steady.get('violations') or steady.get('valid')}")
+    replay = result.checks.get("replay", {})
+    if replay.get("valid") is not True:
+        problems.append(f"DLQ replay: {replay.get('replayed')} of {replay.get('dlq_entries')} lines landed "
+                        f"({replay.get('not_replayed', [])[:5] or replay.get('error')})")
     transitions = result.checks.get("transitions", {})
     if transitions.get("valid") is not True:
         problems.append(f"link FSM / breaker: {transitions.get('problems') or transitions.get('error')}")

@@ -17,8 +17,7 @@ from harness.cli import available_scenarios, load_scenario
 from harness.results import ScenarioResult
 from scenarios import FAST
 from scenarios.base import run_scenario
-
-from .expectations import violations
+from tests.chaos.expectations import violations
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 

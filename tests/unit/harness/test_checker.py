@@ -16,8 +16,7 @@ from harness.checker import (
     run_checks,
 )
 from harness.history import Op
-
-from .builders import HistoryBuilder
+from tests.unit.harness.builders import HistoryBuilder
 
 TEST: dict[str, Any] = {"name": "synthetic"}
 

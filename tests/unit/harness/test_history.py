@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.history import History, load_history, message_token, write_history
-
-from .builders import HistoryBuilder
+from tests.unit.harness.builders import HistoryBuilder
 
 
 def fake_clock(step: float = 0.5):

@@ -15,8 +15,7 @@ from harness.history import write_history
 from harness.kpi import CATALOGUE, kpi_from_catalogue, write_suite
 from harness.report import build_report, gate, load_suites, merge_kpis
 from harness.results import ScenarioResult, chaos_kpis, write_chaos_suite
-
-from .builders import HistoryBuilder
+from tests.unit.harness.builders import HistoryBuilder
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PASSING = {

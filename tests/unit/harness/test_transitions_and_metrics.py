@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checker import affected_servers, transitions
+from harness.checker import affected_servers, replay, run_checks, transitions
+from harness.history import F
 from harness.metrics_probe import parse_prometheus
-
-from .builders import HistoryBuilder
+from tests.unit.harness.builders import HistoryBuilder
 
 EXPOSITION = """# HELP mythos_nats_connection_state 1 for the NATS link's current state
 # TYPE mythos_nats_connection_state gauge
@@ -91,3 +91,39 @@ def test_affected_servers_follow_the_link_or_the_nats_service() -> None:
     assert affected_servers({"fault": "partition", "params": {"link": "nats-1"}}, servers) == ["mythos-1"]
     assert affected_servers({"fault": "kill_nats", "params": {}}, servers) == servers
     assert affected_servers({"fault": "partition", "params": {"link": "client-0"}}, servers) == []
+
+
+def refused_then_replayed(*, lands: bool) -> HistoryBuilder:
+    b = HistoryBuilder().connect(0.0, "alice", "bob")
+    b.say(1.0, "alice", 1)
+    b.recv(1.1, "alice", "alice", 1).recv(1.1, "bob", "alice", 1)
+    b.say(2.0, "alice", 2, outcome="fail")  # refused during the fault: queued in the DLQ
+    b.say(3.0, "alice", 3)
+    b.recv(3.1, "alice", "alice", 3).recv(3.1, "bob", "alice", 3).drain(5.0)
+    b.op(6.0, "invoke", "admin", F.REPLAY, {"server": "mythos-0"})
+    b.op(6.2, "ok", "admin", F.REPLAY, {"server": "mythos-0", "replayed": 1, "pending": 0})
+    if lands:
+        b.recv(6.3, "alice", "alice", 2).recv(6.3, "bob", "alice", 2)
+    return b.disconnect(9.0, "alice").disconnect(9.0, "bob")  # teardown after the replay
+
+
+DLQ = [{"message_data": {"content": "msg_alice_2"}}]
+
+
+def test_a_replayed_line_that_reaches_everyone_is_valid_and_not_reordered() -> None:
+    b = refused_then_replayed(lands=True)
+    checks = run_checks({"echo_to_sender": True}, b.ops, DLQ, names=["replay", "ordering"])
+    assert checks["replay"]["valid"] is True and checks["replay"]["dlq_replayed"] == 1.0
+    assert checks["ordering"]["valid"] is True  # a refused line arriving late is not a reorder
+
+
+def test_a_replayed_line_that_never_lands_is_invalid() -> None:
+    result = replay({"echo_to_sender": True}, refused_then_replayed(lands=False).ops, DLQ)
+    assert result["valid"] is False and result["dlq_replayed"] == 0.0
+    assert result["not_replayed"][0]["token"] == "msg_alice_2"
+
+
+def test_a_dlq_never_replayed_is_unknown_and_an_empty_one_is_vacuous() -> None:
+    b = HistoryBuilder().connect(0.0, "alice").drain(5.0)
+    assert replay({}, b.ops, DLQ)["valid"] == "unknown"
+    assert replay({}, b.ops, [])["valid"] is True
