@@ -1,7 +1,7 @@
 # The README's two commands. Both run setup first; setup is idempotent.
 #   make test    the default test command (CI): lint + fast suites, well under 30 minutes
 #   make verify  the main job: every suite at full strength, the KPI report and the release gate
-.PHONY: setup test verify lint core client report gate clean
+.PHONY: setup test verify lint core client load e2e chaos bench report gate clean
 
 SUITE := scripts/run_suite.sh
 
@@ -14,11 +14,12 @@ test: setup
 	@bash $(SUITE) client
 	@bash $(SUITE) load
 	@bash $(SUITE) e2e
+	@bash $(SUITE) chaos
 
 verify: setup
 	@bash scripts/verify.sh
 
-lint core client: setup
+lint core client load e2e chaos bench: setup
 	@bash $(SUITE) $@
 
 report:

@@ -1,9 +1,9 @@
 """Scenario 10: a NATS partition longer than the reconnect watchdog (15 s > NATS_RECONNECT_WATCHDOG 10 s).
 
 nats-py's own reconnect can hang on a dead transport (nats.py #671), so the server's watchdog
-replaces the client with a fresh connection. This scenario makes that path certain instead of
-a race with a 10 s partition: after the heal, chat must flow again over the fresh connection
-(the JetStream consumer rebound on it) and the DLQ must replay.
+replaces the client with a fresh connection. Here the watchdog certainly fires during the
+partition (the 10 s scenario races it): after the heal, chat must flow again over the fresh
+connection, with the JetStream consumer rebound on it, and the DLQ must replay.
 """
 
 from harness.schedule import FaultWindow, Schedule
