@@ -137,16 +137,28 @@ def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, repor
         sys.exit(1)
 
 
+def _run_suite(suite: str, full: bool) -> None:
+    """Run one suite through scripts/run_suite.sh, the definition `make` and tox share."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    argv = ["bash", str(root / "scripts" / "run_suite.sh"), suite, *(["--full"] if full else [])]
+    env = {**os.environ, "PYTHON_BIN": os.environ.get("PYTHON_BIN", sys.executable)}
+    sys.exit(subprocess.run(argv, cwd=root, env=env, check=False).returncode)
+
+
 @main.command()
 @click.option("--quick", is_flag=True, help="The default (small) example counts instead of the full profile.")
 def fuzz(quick: bool) -> None:
     """Run the property suites (full hypothesis profile) and write reports/kpi/property.json."""
-    import subprocess
+    _run_suite("property", full=not quick)
 
-    root = Path(__file__).resolve().parents[1]
-    argv = ["bash", str(root / "scripts" / "run_suite.sh"), "property", *([] if quick else ["--full"])]
-    env = {**os.environ, "PYTHON_BIN": os.environ.get("PYTHON_BIN", sys.executable)}
-    sys.exit(subprocess.run(argv, cwd=root, env=env, check=False).returncode)
+
+@main.command()
+@click.option("--quick", is_flag=True, help="Only login, server restart and long outage.")
+def e2e(quick: bool) -> None:
+    """Run the Playwright reconnect scenarios in Chromium and write reports/kpi/e2e.json."""
+    _run_suite("e2e", full=not quick)
 
 
 def _fmt(value: Any) -> str:
