@@ -157,6 +157,11 @@ class ConnectionManager:
 
     # Presence
 
+    def has_live_session(self, player_id: int, session_id: str | None) -> bool:
+        """True when `session_id` already has an open connection for this player."""
+        channel = self._players.get(player_id)
+        return bool(channel and session_id and channel.session_id == session_id and channel.connections)
+
     def is_online(self, player_id: int) -> bool:
         channel = self._players.get(player_id)
         return channel is not None and channel.online

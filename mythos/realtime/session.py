@@ -30,7 +30,12 @@ def open_connection(
     transport: str,
     last_event_id: int | None,
 ) -> Connection:
-    """Register the connection (replaying what was missed), then show the player where they are."""
+    """Register the connection (replaying what was missed), then show the player where they are.
+
+    The room is shown once per session: a second transport of a live session (the WebSocket
+    beside the event stream) would otherwise print the room description twice.
+    """
+    session_live = services.connections.has_live_session(player.id, session_id)
     conn = services.connections.connect(
         player.id,
         player.username,
@@ -39,5 +44,6 @@ def open_connection(
         transport,
         last_event_id=last_event_id,
     )
-    services.broadcaster.send_room_state(player.id, services.world.room_or_start(player.room_id).id)
+    if not session_live:
+        services.broadcaster.send_room_state(player.id, services.world.room_or_start(player.room_id).id)
     return conn

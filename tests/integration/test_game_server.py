@@ -76,13 +76,23 @@ async def test_sequence_numbers_are_shared_between_sse_and_websocket(live_server
         first = await events.until("room_state")
         assert first.id is not None
         async with ws_player(live_server.ws_url, token, "shared") as p:
-            ws_state = await p.until_event("room_state")
             result = await p.command("look")
-        sse_state = await events.until("room_state")
-        assert sse_state.id == ws_state["sequence_number"]
         sse_result = await events.until("command_result")
         assert sse_result.id == result["sequence_number"]
         assert sse_result.id is not None and first.id is not None and sse_result.id > first.id
+
+
+async def test_second_transport_of_a_live_session_does_not_repeat_the_room(live_server: LiveServer) -> None:
+    """The client opens SSE then WS for one session: the room is described once, not twice."""
+    _, token, _ = _login(live_server)
+    async with sse(live_server.http_url, token, "once") as events:
+        await events.until("room_state")
+        async with ws_player(live_server.ws_url, token, "once") as p:
+            await p.command("who")
+        kinds = []
+        while not kinds or kinds[-1] != "command_result":
+            kinds.append((await events.next()).event)
+        assert "room_state" not in kinds, kinds
 
 
 async def test_sse_heartbeats_carry_no_id(live_server: LiveServer) -> None:
