@@ -266,3 +266,7 @@ def load(names: tuple[str, ...], workers: int, duration: float | None, short: bo
         click.echo(f"FAILED: {reason}", err=True)
     if reasons:
         sys.exit(1)
+
+
+if __name__ == "__main__":  # `python -m harness.cli`, as tox and the suite script call it
+    main()

@@ -5,6 +5,11 @@ Core NATS is at-most-once, so a mythos instance cut off from the server would lo
 meanwhile. Here the stream keeps it; each instance's durable consumer resumes where it acked;
 `Nats-Msg-Id` = message_id lets the server drop a republished duplicate inside its window; and an
 LRU of delivered ids drops a redelivery whose ack was lost.
+
+The consumer is fenced to one connection at a time: `bind` and `unbind` advance a generation, a
+fetch result from an older generation is dropped unacked (the server redelivers it to the live
+binding after ack_wait), and a CancelledError that nats-py raises from inside a fetch while it
+closes an old client is a fetch failure, not a reason for the fetch loop to end.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ log = get_logger(__name__)
 
 Deliver = Callable[[bytes, str], Awaitable[Any]]
 NAK_DELAY_S = 0.5  # redelivery delay after a failed fan-out that did not give its own retry_after
+RESUBSCRIBE_WAIT_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,12 +79,23 @@ class JetStreamChat:
         self._task: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
         self._bound = asyncio.Event()
+        self._binding = 0
+        self._subscribe_lock = asyncio.Lock()
+        self._stopping = False
         self.delivered = 0
         self.duplicates_dropped = 0
+        self.stale_fetches_dropped = 0
+        self.fetch_interruptions = 0
+
+    @property
+    def consumer_running(self) -> bool:
+        """True while the fetch loop is alive (it must never end on its own)."""
+        return self._task is not None and not self._task.done()
 
     # -- connection binding ----------------------------------------------------------------------
     async def bind(self, nc: NATS) -> None:
         """(Re)bind to a connection: call on first connect and after a from-scratch reconnect."""
+        self._binding += 1
         self._nc = nc
         self._js = nc.jetstream(timeout=self.spec.publish_timeout_s)
         self._sub = None
@@ -86,6 +103,16 @@ class JetStreamChat:
         if self._deliver is not None:
             await self._subscribe()
         self._bound.set()
+
+    def unbind(self, nc: NATS) -> None:
+        """Forget `nc` (the link is about to close it): nothing is fetched or acked through it again."""
+        if self._nc is not nc:
+            return
+        self._binding += 1
+        self._nc = None
+        self._js = None
+        self._sub = None
+        self._bound.clear()
 
     async def ensure_stream(self) -> None:
         js = self._require_js()
@@ -133,7 +160,20 @@ class JetStreamChat:
         self._task = asyncio.create_task(self._run(), name=f"jetstream-consumer-{self.durable}")
 
     async def _subscribe(self) -> None:
-        js = self._require_js()
+        """Bind the pull subscription for the current binding; one caller at a time."""
+        async with self._subscribe_lock:
+            binding, js = self._binding, self._require_js()
+            if self._sub is not None:
+                return
+            sub = await self._pull_subscribe(js)
+            if binding != self._binding:  # rebound or unbound meanwhile: this one is stale
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+                return
+            self._sub = sub
+        log.info("jetstream_consumer_bound", durable=self.durable, stream=self.spec.name)
+
+    async def _pull_subscribe(self, js: JetStreamContext) -> JetStreamContext.PullSubscription:
         config = api.ConsumerConfig(
             durable_name=self.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -143,12 +183,12 @@ class JetStreamChat:
             max_deliver=-1,
             filter_subjects=list(self.spec.subjects),
         )
-        self._sub = await js.pull_subscribe(
+        return await js.pull_subscribe(
             self.spec.subjects[0], durable=self.durable, stream=self.spec.name, config=config
         )
-        log.info("jetstream_consumer_bound", durable=self.durable, stream=self.spec.name)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -165,34 +205,56 @@ class JetStreamChat:
             await self._require_js().delete_consumer(self.spec.name, self.durable)
 
     async def _run(self) -> None:
-        while True:
-            sub = self._sub
-            nc = self._nc
-            if sub is None or nc is None or not nc.is_connected:
-                # Link down: wait for it instead of failing a fetch (and logging) every tick.
-                await self._resubscribe_later()
-                continue
+        while not self._stopping:
             try:
-                msgs = await sub.fetch(self.spec.fetch_batch, timeout=self.spec.fetch_timeout_s)
-            except TimeoutError:
-                continue  # no messages within the window: normal when chat is quiet
+                await self._fetch_once()
             except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                log.info("jetstream_fetch_failed", durable=self.durable, error=repr(error))
+                if _cancelled_by_owner():
+                    raise
+                # nats-py cancels a pending fetch when it closes a client; when that client was a
+                # resurrected one (not CLOSED), the bare CancelledError reaches us. Not our stop.
+                self.fetch_interruptions += 1
+                log.warning("jetstream_fetch_interrupted", durable=self.durable)
                 await self._resubscribe_later()
-                continue
-            for msg in msgs:
-                await self._process(msg)
+            except Exception as error:  # the loop must outlive any one failure
+                log.warning("jetstream_fetch_loop_error", durable=self.durable, error=repr(error))
+                await self._resubscribe_later()
 
-    async def _resubscribe_later(self) -> None:
-        await asyncio.sleep(0.2)
-        nc = self._nc
-        if nc is None or not nc.is_connected:
+    async def _fetch_once(self) -> None:
+        binding, sub, nc = self._binding, self._sub, self._nc
+        if sub is None or nc is None or not nc.is_connected:
+            # Link down: wait for it instead of failing a fetch (and logging) every tick.
+            await self._resubscribe_later()
             return
         try:
-            if self._sub is None:
-                await self._subscribe()
+            msgs = await sub.fetch(self.spec.fetch_batch, timeout=self.spec.fetch_timeout_s)
+        except TimeoutError:
+            return  # no messages within the window: normal when chat is quiet
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.info("jetstream_fetch_failed", durable=self.durable, error=repr(error))
+            await self._resubscribe_later()
+            return
+        if binding != self._binding:
+            # Fetched through a connection being retired: unacked, so redelivered to the live one.
+            self.stale_fetches_dropped += len(msgs)
+            log.info("jetstream_stale_fetch_dropped", durable=self.durable, count=len(msgs))
+            return
+        for msg in msgs:
+            await self._process(msg)
+
+    async def _resubscribe_later(self) -> None:
+        await asyncio.sleep(RESUBSCRIBE_WAIT_S)
+        nc = self._nc
+        if nc is None or not nc.is_connected or self._sub is not None:
+            return
+        try:
+            await self._subscribe()
+        except asyncio.CancelledError:
+            if _cancelled_by_owner():
+                raise
+            log.info("jetstream_resubscribe_interrupted", durable=self.durable)
         except Exception as error:
             log.info("jetstream_resubscribe_failed", durable=self.durable, error=repr(error))
 
@@ -218,6 +280,12 @@ class JetStreamChat:
             self.dedup.add(message_id)
         self.delivered += 1
         await _quietly(msg.ack())
+
+
+def _cancelled_by_owner() -> bool:
+    """True when this task itself was cancelled (stop), not an awaited future inside nats-py."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _message_id_from_body(data: bytes) -> str | None:

@@ -6,6 +6,13 @@ for good. A reconnect can also hang on a dead transport (nats.py #671). The supe
 both: a reconnect that lasts longer than `watchdog_seconds` is abandoned and a new connection is
 made, with exponential backoff between fresh attempts, so the link returns however many times the
 server restarts.
+
+Replacing a connection is fenced: every connection carries a generation, its callbacks only drive
+the FSM while it is current, `on_retire` hooks let users drop it before it is closed, and the close
+is repeated until it sticks. nats-py can lose close()'s cancellation of a reconnect that is just
+completing (asyncio.wait_for on Python 3.11 returns the inner result when cancelled at that
+moment); the reconnect then overwrites CLOSED with CONNECTED and the old client lives on as a
+zombie that reconnects by itself (see docs/adr/ADR-004-error-boundaries.md).
 """
 
 from __future__ import annotations
@@ -30,8 +37,11 @@ __all__ = ["LinkSettings", "NATSLink"]
 log = get_logger(__name__)
 
 OnConnected = Callable[[NATS], Awaitable[None]]
+OnRetire = Callable[[NATS], None]
 WATCH_TICK_S = 0.1
 CLOSE_TIMEOUT_S = 2.0
+CLOSE_ROUNDS = 3
+"""close() calls before a client that keeps coming back is given up on (and logged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,7 @@ class NATSLink:
         self.fsm = fsm or NATSConnectionStateMachine(settings.name)
         self._connect = connect
         self._hooks: list[OnConnected] = []
+        self._retire_hooks: list[OnRetire] = []
         self._nc: NATS | None = None
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
@@ -91,6 +102,8 @@ class NATSLink:
         self._reconnecting_since: float | None = None
         self.fresh_connects = 0
         self.watchdog_fired = 0
+        self.close_retries = 0
+        """Extra close() rounds needed because an old client resurrected itself."""
 
     @property
     def nc(self) -> NATS | None:
@@ -106,6 +119,10 @@ class NATSLink:
 
     def on_connected(self, hook: OnConnected) -> None:
         self._hooks.append(hook)
+
+    def on_retire(self, hook: OnRetire) -> None:
+        """`hook(nc)` runs just before `nc` is closed for good, so users stop fetching from it."""
+        self._retire_hooks.append(hook)
 
     def attach_breaker(self, breaker: CircuitBreaker) -> None:
         """Mirror the breaker into the link FSM: open -> circuit_open, closed -> connected."""
@@ -235,6 +252,9 @@ class NATSLink:
                 log.info("nats_link_closed", link=self.settings.name)
                 return
             since = self._reconnecting_since
+            if nc.is_connected:
+                # nats-py finished its reconnect; reconnected_cb is on its way (after a flush).
+                since = None
             if since is not None and time.monotonic() - since > self.settings.watchdog_seconds:
                 self.watchdog_fired += 1
                 log.warning(
@@ -250,10 +270,50 @@ class NATSLink:
     async def _close_current(self, cause: str) -> None:
         nc, self._nc = self._nc, None
         self._connected.clear()
-        if nc is None or nc.is_closed:
+        if nc is None:
             return
         self._generation += 1  # callbacks of the old connection no longer drive the FSM
-        try:
-            await asyncio.wait_for(nc.close(), CLOSE_TIMEOUT_S)
-        except Exception as error:  # a hung close is abandoned, like the hung reconnect
-            log.warning("nats_close_abandoned", link=self.settings.name, cause=cause, error=repr(error))
+        for hook in self._retire_hooks:
+            try:
+                hook(nc)
+            except Exception as error:  # a user's bug must not keep the old client alive
+                log.warning("nats_retire_hook_failed", link=self.settings.name, error=repr(error))
+        await self._close_for_good(nc, cause)
+
+    async def _close_for_good(self, nc: NATS, cause: str) -> None:
+        """Close `nc` and make sure it stays closed.
+
+        A reconnect that nats-py could not cancel may finish after close() and set the client
+        CONNECTED again; with allow_reconnect off its next transport error closes it instead of
+        reconnecting, and the reconnect task is reaped here before the close is repeated.
+        """
+        options = getattr(nc, "options", None)
+        if isinstance(options, dict):
+            options["allow_reconnect"] = False
+        for attempt in range(1, CLOSE_ROUNDS + 1):
+            if nc.is_closed and not _reconnect_in_flight(nc):
+                return
+            if attempt > 1:
+                self.close_retries += 1
+                log.warning("nats_close_did_not_stick", link=self.settings.name, cause=cause, round=attempt)
+            try:
+                await asyncio.wait_for(nc.close(), CLOSE_TIMEOUT_S)
+            except Exception as error:  # a hung close is abandoned, like the hung reconnect
+                log.warning("nats_close_abandoned", link=self.settings.name, cause=cause, error=repr(error))
+            await _reap_reconnect(nc)
+        if not nc.is_closed:
+            log.error("nats_close_gave_up", link=self.settings.name, cause=cause, rounds=CLOSE_ROUNDS)
+
+
+def _reconnect_in_flight(nc: NATS) -> bool:
+    task: asyncio.Task[None] | None = getattr(nc, "_reconnection_task", None)
+    return task is not None and not task.done()
+
+
+async def _reap_reconnect(nc: NATS) -> None:
+    """Cancel nats-py's reconnect task (private, hence getattr) and wait for it, bounded."""
+    task: asyncio.Task[None] | None = getattr(nc, "_reconnection_task", None)
+    if task is None or task.done():
+        return
+    task.cancel()
+    await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)

@@ -374,4 +374,5 @@ class NATSService:
         }
         if self.reliable is not None:
             info["breaker"] = self.reliable.publish_breaker.state.value
+            info["consumer_running"] = self.reliable.jetstream.consumer_running
         return info

@@ -106,6 +106,8 @@ class ReliableChat:
             export_breaker_state=False,
         )
         self.link.on_connected(self._bind)
+        # Before the link closes a connection, stop fetching and acking through it.
+        self.link.on_retire(self.jetstream.unbind)
 
     async def _bind(self, nc: NATS) -> None:
         await self.jetstream.bind(nc)

@@ -5,6 +5,7 @@ nats-server in tests/integration/realtime."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from mythos.realtime.connection_state_machine import ConnectionState
@@ -111,3 +112,37 @@ def test_parts_from_the_real_config(tmp_path: Any) -> None:
     assert parts.link.watchdog_seconds == config.nats.reconnect_watchdog_seconds
     assert parts.publish_retry.base_delay == config.nats.publish_retry_base_delay
     assert parts.breaker_timeout_s == config.nats.breaker_timeout_seconds
+
+
+class ResurrectingConnection(FakeConnection):
+    """Like nats-py when close() loses the race with its own reconnect: the reconnect task swallows
+    the first cancel (asyncio.wait_for on 3.11), finishes, and turns the closed client CONNECTED."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options: dict[str, Any] = {"allow_reconnect": True}
+        self._reconnection_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        # The cancel is swallowed, as the 3.11 wait_for does when its inner future just completed.
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        await asyncio.sleep(0)
+        self.is_closed = False
+        self.is_connected = True
+
+
+async def test_a_client_that_comes_back_after_close_is_closed_again() -> None:
+    retired: list[Any] = []
+    link = NATSLink(settings())
+    link.on_retire(retired.append)
+    nc = ResurrectingConnection()
+    link._nc = nc  # type: ignore[assignment]
+    await link._close_current("watchdog")
+    assert retired == [nc]  # users were told before the close
+    assert nc.options["allow_reconnect"] is False
+    assert nc._reconnection_task.done()
+    assert nc.is_closed and not nc.is_connected
+    assert nc.closed_calls == 2
+    assert link.close_retries == 1
+    assert link.nc is None

@@ -58,6 +58,7 @@ async def test_chat_goes_through_the_stream_to_the_handler(tmp_path: Path, nats_
         assert (m["processed_by_channel"], m["publish_count"], m["connection_state"]) == ({"say": 1}, 1, "connected")
         assert await dlq.get_pending_count() == 0
         assert service.describe()["breaker"] == "closed" and service.client is not None
+        assert service.describe()["consumer_running"] is True
     finally:
         await service.stop()
     assert (service.state, service.health()) == ("closed", "down")
