@@ -8,6 +8,8 @@ suite=${1:?suite name}
 full=${2:-}
 PY=${PYTHON_BIN:-.venv/bin/python}
 mkdir -p reports/kpi reports/junit
+# When this suite started, for the KPI files whose figures are read after the run (coverage, bandit).
+export MYTHOS_SUITE_STARTED=${MYTHOS_SUITE_STARTED:-$(date -u +%Y-%m-%dT%H:%M:%S+00:00)}
 if [ "$full" = "--full" ]; then
   export HYPOTHESIS_PROFILE=full MYTHOS_FULL_RUN=1
 else

@@ -108,6 +108,7 @@ async def rig(killable_nats: NatsServer, tmp_path: Path) -> AsyncIterator[Rig]:
     made = Rig(chat, forwarder)
     made.received = received
     chat.link.on_retire(made.retired.append)
+    chat.link.on_retire(lambda _nc: forwarder.release())  # a held heal lands on the retirement
     await chat.start()
     try:
         assert await chat.link.wait_connected(10), "did not connect"
@@ -127,9 +128,7 @@ async def cut_and_heal(rig: Rig, heal_at: float | None) -> None:
         # forwarder until the watchdog retires that client: the heal lands on the retirement.
         fired = link.watchdog_fired
         await rig.forwarder.heal(hold=True)
-        rig.chat.link.on_retire(lambda _nc: rig.forwarder.release())
         assert await wait_until(lambda: link.watchdog_fired > fired, 10), "watchdog never fired"
-        rig.forwarder.release()
     else:
         await asyncio.sleep(max(0.0, lost_at + heal_at - time.monotonic()))
         await rig.forwarder.heal()
