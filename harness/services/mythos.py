@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from harness.services.process import ManagedProcess, free_port, wait_until
+from harness.services.process import ManagedProcess, free_port
 
 __all__ = ["ADMIN_USERNAME", "MythosServer"]
 
@@ -142,14 +142,8 @@ class MythosServer:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_invites()
-        self.process.start()
-        try:
-            return wait_until(self._healthy, timeout=self.start_timeout,
-                              what=f"{self.name} on {self.base_url}", alive=lambda: self.process.running)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = self.process.log_tail()
-            self.process.stop()
-            raise RuntimeError(f"{exc}\n--- {self.process.log_path} ---\n{tail}") from exc
+        return self.process.start_until(self._healthy, timeout=self.start_timeout,
+                                        what=f"{self.name} on {self.base_url}")
 
     def stop(self) -> None:
         self.process.stop()

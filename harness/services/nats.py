@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from harness.services.process import ManagedProcess, free_port, wait_until
+from harness.services.process import ManagedProcess, free_port
 from mythos.local_nats import find_nats_server
 
 __all__ = ["NatsServer", "nats_ping"]
@@ -78,14 +78,7 @@ class NatsServer:
 
     def start(self) -> float:
         """Start and wait for a PONG; returns the seconds it took."""
-        self.process.start()
-        try:
-            return wait_until(self.ping, timeout=self.start_timeout, what=f"{self.name} on {self.url}",
-                              alive=lambda: self.process.running)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = self.process.log_tail()
-            self.process.stop()
-            raise RuntimeError(f"{exc}\n--- {self.process.log_path} ---\n{tail}") from exc
+        return self.process.start_until(self.ping, timeout=self.start_timeout, what=f"{self.name} on {self.url}")
 
     def stop(self) -> None:
         self.process.stop()

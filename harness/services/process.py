@@ -132,6 +132,19 @@ class ManagedProcess:
         self._proc.wait(timeout=self.stop_timeout)
         log.info("process_killed", name=self.name, pid=self._proc.pid)
 
+    def start_until(self, ready: Callable[[], bool], *, timeout: float, what: str) -> float:
+        """Start, then wait until `ready()`; on failure stop it and raise with the log's tail.
+
+        Returns the seconds readiness took.
+        """
+        self.start()
+        try:
+            return wait_until(ready, timeout=timeout, what=what, alive=lambda: self.running)
+        except (TimeoutError, RuntimeError) as exc:
+            tail = self.log_tail()
+            self.stop()
+            raise RuntimeError(f"{exc}\n--- {self.log_path} ---\n{tail}") from exc
+
     def log_tail(self, size: int = LOG_TAIL_BYTES) -> str:
         if not self.log_path.exists():
             return ""

@@ -23,7 +23,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.server import Toxiproxy
 
-from harness.services.process import ManagedProcess, free_port, wait_until
+from harness.services.process import ManagedProcess, free_port
 
 __all__ = [
     "ProxyInfo",
@@ -187,14 +187,7 @@ class ToxiproxyServer:
         return bool(self.client.version())
 
     def start(self) -> float:
-        self.process.start()
-        try:
-            return wait_until(self._ready, timeout=self.start_timeout, what=f"toxiproxy on {self.api_url}",
-                              alive=lambda: self.process.running)
-        except (TimeoutError, RuntimeError) as exc:
-            tail = self.process.log_tail()
-            self.process.stop()
-            raise RuntimeError(f"{exc}\n--- {self.process.log_path} ---\n{tail}") from exc
+        return self.process.start_until(self._ready, timeout=self.start_timeout, what=f"toxiproxy on {self.api_url}")
 
     def stop(self) -> None:
         self.process.stop()
