@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.kpi import CATALOGUE, EXTRA_KPIS, KPIResult, SuiteReport, load_suite, not_measured
+from harness.report_sections import e2e_section, load_section
 from harness.results import ScenarioResult, latest_results
 
 __all__ = ["GateVerdict", "MergedKPI", "build_report", "gate", "load_suites", "merge_kpis", "render_html"]
@@ -247,6 +248,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}
 th{background:#f3f3f3}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.nm{background:#fff4d6}
 .verdict{font-size:20px;font-weight:bold}.small{color:#666;font-size:12px}img{max-width:100%}
+.shots{display:flex;flex-wrap:wrap;gap:12px}.shots figure{margin:0}img.shot{width:320px;border:1px solid #ccc}
 """
 
 
@@ -353,6 +355,8 @@ def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], 
 <table><tr><th>suite</th><th>started</th><th>finished</th><th>wall time s</th><th>KPIs</th></tr>
 {suite_rows}</table>
 <h2>Chaos scenarios</h2>{''.join(plots) or '<p>No scenario results.</p>'}
+{load_section(out_dir)}
+{e2e_section(out_dir)}
 </body></html>
 """
 
