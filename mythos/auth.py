@@ -172,6 +172,9 @@ class TokenService:
             raise AuthError(str(exc)) from exc
 
 
+MAX_CONCURRENT_HASHES = 2
+
+
 class AuthService:
     """Registration, login and token checks over the player database."""
 
@@ -182,9 +185,13 @@ class AuthService:
         self.start_room_id = start_room_id
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
+        # Each argon2 hash holds 64 MiB for ~0.5 s; a login burst on the default thread pool
+        # (up to 32 threads) would spike RSS by gigabytes. Queue hashes instead.
+        self._hash_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
 
     async def hash_password(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        async with self._hash_slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify_password(self, password_hash: str, password: str) -> bool:
         def _verify() -> bool:
@@ -193,7 +200,8 @@ class AuthService:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(_verify)
+        async with self._hash_slots:
+            return await asyncio.to_thread(_verify)
 
     async def register(self, username: str, password: str, invite_code: str) -> Player:
         if not USERNAME_PATTERN.match(username):
