@@ -267,10 +267,16 @@ class _Run:
                 continue
             self.history.ok(invocation, {"server": server.name, **body})
         tokens = {m.group(0) for entry in self.dlq_snapshot or () for m in TOKEN_RE.finditer(json.dumps(entry))}
+        # Settled when every connected player has seen every replayed line, not merely someone:
+        # ending the step at the first sighting cut off the last deliveries by milliseconds.
+        members = {p.name for p in self.players if p.connected}
         deadline = self.history.now() + REPLAY_SETTLE_S
         while self.history.now() < deadline:
-            seen = {str((op.value or {}).get("token")) for op in self.history.ops if op.f == F.RECV}
-            if tokens <= seen:
+            seen_by: dict[str, set[str]] = {}
+            for op in self.history.ops:
+                if op.f == F.RECV:
+                    seen_by.setdefault(str((op.value or {}).get("token")), set()).add(op.process)
+            if all(members <= seen_by.get(token, set()) for token in tokens):
                 return
             await asyncio.sleep(0.1)
 
