@@ -10,7 +10,7 @@ checkers then say "unknown" rather than guessing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -30,6 +30,9 @@ class MetricsSample:
     reconnects: float
     dlq_depth: float
     dead_lettered: float
+    breaker_transitions: Mapping[str, float] = field(default_factory=dict)
+    """Counts by "source->target" since the server started: a half-open breaker can close
+    between two scrapes, so its state gauge alone may never be seen half_open."""
 
     @property
     def steady(self) -> bool:
@@ -37,7 +40,7 @@ class MetricsSample:
         return self.connection_state == "connected" and self.breaker_state in ("closed", None)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "breaker_transitions": dict(self.breaker_transitions)}
 
 
 def _one_hot(samples: Mapping[str, float]) -> str | None:
@@ -50,6 +53,7 @@ def parse_prometheus(text: str) -> MetricsSample:
     """Read the link state, breaker state, reconnects and DLQ figures from a Prometheus exposition."""
     connection: dict[str, float] = {}
     breaker: dict[str, float] = {}
+    transitions: dict[str, float] = {}
     reconnects = dlq_depth = dead_lettered = 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -58,13 +62,16 @@ def parse_prometheus(text: str) -> MetricsSample:
                 connection[labels.get("state", "")] = value
             elif name == f"{NAMESPACE}_circuit_breaker_state":
                 breaker[labels.get("state", "")] = value
+            elif name == f"{NAMESPACE}_circuit_breaker_transitions_total":
+                transitions[f"{labels.get('source', '')}->{labels.get('target', '')}"] = value
             elif name == f"{NAMESPACE}_reconnects_total":
                 reconnects = value
             elif name == f"{NAMESPACE}_dlq_depth":
                 dlq_depth = value
             elif name == f"{NAMESPACE}_messages_dead_lettered_total":
                 dead_lettered += value
-    return MetricsSample(_one_hot(connection), _one_hot(breaker), reconnects, dlq_depth, dead_lettered)
+    return MetricsSample(_one_hot(connection), _one_hot(breaker), reconnects, dlq_depth, dead_lettered,
+                         transitions)
 
 
 async def fetch_sample(http: httpx.AsyncClient, base_url: str) -> MetricsSample | None:

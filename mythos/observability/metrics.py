@@ -110,6 +110,12 @@ class MetricsCollector:
             "nats_connection_state", "1 for the NATS link's current state, 0 for the others", ["state"],
             namespace=ns, registry=reg,
         )  # fmt: skip
+        # A half-open breaker may close within milliseconds, between two scrapes of the one-hot
+        # gauge; counting transitions lets a scraper prove every step of the cycle happened.
+        self._p_breaker_transitions = PromCounter(
+            "nats_circuit_breaker_transitions", "Circuit breaker state changes", ["source", "target"],
+            namespace=ns, registry=reg,
+        )  # fmt: skip
         self._p_reconnects = PromCounter(
             "nats_reconnects", "Times the NATS link came back after a loss", namespace=ns, registry=reg
         )
@@ -141,7 +147,9 @@ class MetricsCollector:
     def set_circuit_breaker_state(self, state: object) -> None:
         name = _state_name(state)
         with self._lock:
-            self._breaker_state = name
+            previous, self._breaker_state = self._breaker_state, name
+        if previous != name:
+            self._p_breaker_transitions.labels(source=previous, target=name).inc()
         self._set_one_hot(self._p_breaker, BREAKER_STATES, name)
 
     def set_connection_state(self, state: object) -> None:

@@ -23,6 +23,9 @@ mythos_nats_dlq_depth 7.0
 # TYPE mythos_nats_messages_dead_lettered counter
 mythos_nats_messages_dead_lettered_total{channel="say"} 5.0
 mythos_nats_messages_dead_lettered_total{channel="emote"} 2.0
+# TYPE mythos_nats_circuit_breaker_transitions counter
+mythos_nats_circuit_breaker_transitions_total{source="closed",target="open"} 1.0
+mythos_nats_circuit_breaker_transitions_total{source="open",target="half_open"} 2.0
 """
 
 
@@ -31,6 +34,8 @@ def test_parse_prometheus_reads_one_hot_states_and_counters() -> None:
     assert sample.connection_state == "reconnecting"
     assert sample.breaker_state == "open"
     assert (sample.reconnects, sample.dlq_depth, sample.dead_lettered) == (3.0, 7.0, 7.0)
+    assert sample.breaker_transitions == {"closed->open": 1.0, "open->half_open": 2.0}
+    assert sample.to_dict()["breaker_transitions"] == {"closed->open": 1.0, "open->half_open": 2.0}
     assert not sample.steady
 
 

@@ -48,6 +48,18 @@ def test_states_are_one_hot() -> None:
     assert (nats["circuit_breaker_state"], nats["connection_state"]) == ("open", "reconnecting")
 
 
+def test_breaker_transitions_are_counted_so_a_short_half_open_is_not_missed() -> None:
+    metrics = MetricsCollector()
+    for state in (CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.OPEN, CircuitState.HALF_OPEN,
+                  CircuitState.CLOSED, CircuitState.CLOSED):
+        metrics.set_circuit_breaker_state(state)
+    s = samples(metrics)
+    counts = {(dict(k[1])["source"], dict(k[1])["target"]): v for k, v in s.items()
+              if k[0] == "mythos_nats_circuit_breaker_transitions_total"}
+    assert counts == {("closed", "open"): 1, ("open", "half_open"): 2, ("half_open", "open"): 1,
+                      ("half_open", "closed"): 1}
+
+
 def test_reconnects_dlq_depth_and_latency() -> None:
     metrics = MetricsCollector()
     metrics.record_reconnect()
