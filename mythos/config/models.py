@@ -149,6 +149,9 @@ class NATSConfig(_Section):
     publish_retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("NATS_PUBLISH_RETRY_ATTEMPTS"))
     publish_retry_base_delay: float = Field(0.05, ge=0, le=60, validation_alias=_env("NATS_PUBLISH_RETRY_BASE_DELAY"))
     publish_retry_max_delay: float = Field(1.0, ge=0, le=300, validation_alias=_env("NATS_PUBLISH_RETRY_MAX_DELAY"))
+    # Bounds a whole publish (every retry included) so the sender hears back before a client gives
+    # up (the web client and the harness wait 5 s); what misses it goes to the DLQ.
+    publish_deadline_seconds: float = Field(3.0, gt=0, le=120, validation_alias=_env("NATS_PUBLISH_DEADLINE"))
     breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("NATS_BREAKER_FAILURE_THRESHOLD"))
     breaker_timeout_seconds: float = Field(5.0, gt=0, validation_alias=_env("NATS_BREAKER_TIMEOUT"))
     breaker_success_threshold: int = Field(2, ge=1, validation_alias=_env("NATS_BREAKER_SUCCESS_THRESHOLD"))

@@ -6,6 +6,7 @@ dropped silently. Retrying is safe because the JetStream publish carries Nats-Ms
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,8 +56,10 @@ class PublishGuard:
         retry: NATSRetryHandler | None = None,
         breaker: CircuitBreaker | None = None,
         metrics: MetricsCollector | None = None,
+        deadline_s: float | None = None,
     ) -> None:
         self._publish = publish
+        self.deadline_s = deadline_s
         self.dlq = dlq
         self.retry = retry or NATSRetryHandler()
         self.breaker = breaker or CircuitBreaker()
@@ -80,7 +83,13 @@ class PublishGuard:
         return await self._dead_letter(subject, message, reason, 0)
 
     async def _with_retry(self, subject: str, message: dict[str, Any]) -> None:
-        ok, result = await self.retry.retry_with_backoff(self._publish, subject, message)
+        # A publish that misses the deadline may still be stored late; its replay from the DLQ
+        # carries the same Nats-Msg-Id, so JetStream and the consumer's dedup drop the copy.
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                ok, result = await self.retry.retry_with_backoff(self._publish, subject, message)
+        except TimeoutError as exc:
+            raise _Failed(f"publish deadline of {self.deadline_s:g} s exceeded") from exc
         if not ok:
             raise _Failed(result)
 

@@ -42,6 +42,7 @@ class ReliableChatParts:
     breaker_failure_threshold: int = 5
     breaker_timeout_s: float = 5.0
     breaker_success_threshold: int = 2
+    publish_deadline_s: float | None = None
     stream: StreamSpec = field(default_factory=StreamSpec)
     dedup_capacity: int = 10_000
 
@@ -55,6 +56,7 @@ class ReliableChatParts:
             breaker_failure_threshold=int(nats_config.breaker_failure_threshold),
             breaker_timeout_s=float(nats_config.breaker_timeout_seconds),
             breaker_success_threshold=int(nats_config.breaker_success_threshold),
+            publish_deadline_s=float(nats_config.publish_deadline_seconds),
         )
 
 
@@ -92,6 +94,7 @@ class ReliableChat:
             retry=NATSRetryHandler(parts.publish_retry),
             breaker=self.publish_breaker,
             metrics=self.metrics,
+            deadline_s=parts.publish_deadline_s,
         )
         # Fan-out failures are local (a player's socket), so they get their own breaker; an open one
         # naks the message for JetStream to redeliver rather than dead-lettering it.

@@ -3,6 +3,7 @@ and the sender gets a plain answer."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,24 @@ async def test_open_breaker_refuses_without_calling_and_dead_letters(tmp_path: P
     assert (result.sent, result.reason) == (False, "circuit breaker open")
     assert result.retry_after is not None and result.retry_after > 0
     assert await g.dlq.get_pending_count() == 3
+
+
+async def test_a_publish_that_hangs_past_the_deadline_is_dead_lettered_once(tmp_path: Path) -> None:
+    """Every retry together is bounded, so the sender hears back before a client gives up."""
+
+    async def hangs(subject: str, message: dict[str, Any]) -> str:
+        await asyncio.sleep(3600)
+        return "never"
+
+    g = PublishGuard(
+        hangs,
+        DeadLetterQueue(tmp_path),
+        retry=NATSRetryHandler(RetryConfig(max_attempts=3, base_delay=0.01), sleep=no_sleep),
+        breaker=CircuitBreaker(failure_threshold=5, timeout=timedelta(seconds=30)),
+        deadline_s=0.05,
+    )
+    result = await asyncio.wait_for(g.publish("chat.say.r1", msg("m1")), timeout=30)
+    assert not result.sent
+    assert result.reason is not None and "deadline of 0.05 s" in result.reason
+    assert [e.id for e in await g.dlq.list()] == ["m1"]
+    assert g.breaker.failure_count == 1  # the whole publish is one failure for the breaker
