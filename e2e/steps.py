@@ -13,18 +13,39 @@ from harness.services.mythos import MythosServer
 from harness.services.process import wait_until
 from harness.topology import Topology
 
-__all__ = ["REPEATS", "TopologyFactory", "enter_game", "poll", "restart_timed", "wait_connections"]
+__all__ = [
+    "REPEATS",
+    "SPEC_RECOVERY_S",
+    "TopologyFactory",
+    "enter_game",
+    "poll",
+    "restart_timed",
+    "wait_connections",
+    "wait_recovered",
+]
 
 T = TypeVar("T")
 HEALTH_POLL_S = 0.02
 START_TIMEOUT_S = 30.0
 LOGIN_BUDGET_MS = 2_000
+SPEC_RECOVERY_S = 5.0
 FULL_RUN = os.environ.get("MYTHOS_FULL_RUN", "") not in ("", "0", "false")
 REPEATS = int(os.environ.get("MYTHOS_E2E_REPEATS", "3" if FULL_RUN else "1"))
 """Runs of the server-restart and link-cut scenarios (their p95 is connection_recovery_s)."""
 
 TopologyFactory = Callable[..., Topology]
 """``make_topology(HEARTBEAT_INTERVAL="1.0")``: the conftest fixture's type."""
+
+
+def wait_recovered(player: Player, figures: E2EFigures, since_ms: float) -> float:
+    """Wait for fully_connected (counting the connection's success or failure); seconds since `since_ms`."""
+    try:
+        player.wait_state("fully_connected", timeout_ms=SPEC_RECOVERY_S * 4000)
+    except Exception:
+        figures.connection(False)
+        raise
+    figures.connection(True)
+    return (player.wait_log("fully_connected", since_ms).t - since_ms) / 1000
 
 
 def restart_timed(server: MythosServer, timeout: float = START_TIMEOUT_S) -> float:

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import Page
 
-from e2e.steps import REPEATS, TopologyFactory, enter_game, wait_connections
+from e2e.steps import REPEATS, SPEC_RECOVERY_S, TopologyFactory, enter_game, wait_connections, wait_recovered
 from e2e.ui import Player, new_player_name
 from harness.e2e import E2EFigures
 from harness.faults.blackhole import Blackhole, BlackholeParams
@@ -15,7 +15,6 @@ from harness.faults.partition import Partition, PartitionParams
 from harness.topology import Topology
 
 CUT_FOR_S = 10.0
-SPEC_RECOVERY_S = 5.0
 HEARTBEAT_S = 1.0
 """Blackhole run: server HEARTBEAT_INTERVAL and the client's heartbeatIntervalMs, kept equal."""
 DETECTION_SLACK_MS = 300
@@ -42,14 +41,7 @@ def test_link_cut_10s_recovers_same_session(run: int, topology: Topology, tab: P
         restored = time.time() * 1000  # before the heal: the recovery can only be overstated
         cut.heal(topology)
 
-    try:
-        player.wait_state("fully_connected", timeout_ms=SPEC_RECOVERY_S * 4000)
-    except Exception:
-        figures.connection(False)
-        raise
-    figures.connection(True)
-    reached = player.wait_log("fully_connected", restored)
-    recovery_s = (reached.t - restored) / 1000
+    recovery_s = wait_recovered(player, figures, restored)
     figures.recovery("link_cut", recovery_s)
     path = [r.to for r in player.transitions() if r.t >= cut_at]
     attempts = max(r.attempts for r in player.transitions() if r.t >= cut_at)
@@ -90,13 +82,7 @@ def test_blackhole_detected_within_two_heartbeats(make_topology: TopologyFactory
         removed = time.time() * 1000
         blackhole.heal(topology)
 
-    try:
-        player.wait_state("fully_connected", timeout_ms=SPEC_RECOVERY_S * 4000)
-    except Exception:
-        figures.connection(False)
-        raise
-    figures.connection(True)
-    recovery_s = (player.wait_log("fully_connected", removed).t - removed) / 1000
+    recovery_s = wait_recovered(player, figures, removed)
     print(f"blackhole detected after {detect_ms:.0f} ms (heartbeat {interval_ms} ms, event "
           f"{dropped.event}); toxic removed -> fully_connected {recovery_s:.3f} s")
 

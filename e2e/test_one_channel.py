@@ -13,23 +13,12 @@ import time
 import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute
 
-from e2e.steps import enter_game, wait_connections
+from e2e.steps import SPEC_RECOVERY_S, enter_game, wait_connections, wait_recovered
 from e2e.ui import Player, RequestCounter, new_player_name
 from harness.e2e import E2EFigures
 from harness.topology import Topology
 
-SPEC_RECOVERY_S = 5.0
 DROP_CODE = 4000
-
-
-def _recovered(player: Player, figures: E2EFigures, since: float) -> float:
-    try:
-        player.wait_state("fully_connected", timeout_ms=SPEC_RECOVERY_S * 4000)
-    except Exception:
-        figures.connection(False)
-        raise
-    figures.connection(True)
-    return (player.wait_log("fully_connected", since).t - since) / 1000
 
 
 @pytest.mark.slow
@@ -53,7 +42,7 @@ def test_websocket_only_drop_recovers(topology: Topology, tab: Page, figures: E2
     server_side.close()
     drop = player.wait_log("reconnecting", dropped_at)
     error = player.debug()["last_error"]
-    recovery_s = _recovered(player, figures, dropped_at)
+    recovery_s = wait_recovered(player, figures, dropped_at)
     print(f"WebSocket dropped ({error!r}) -> fully_connected {recovery_s:.3f} s; "
           f"sockets {len(sockets)}, new streams {streams.count}")
 
@@ -92,7 +81,7 @@ def test_event_stream_only_drop_recovers(topology: Topology, tab: Page, figures:
         error = player.debug()["last_error"]
     finally:
         toxi.set_enabled(stream_proxy.name, True)
-    recovery_s = _recovered(player, figures, dropped_at)
+    recovery_s = wait_recovered(player, figures, dropped_at)
     print(f"event stream dropped ({error!r}) -> fully_connected {recovery_s:.3f} s; new streams {streams.count}")
 
     assert error == "The event stream was interrupted"

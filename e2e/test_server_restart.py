@@ -7,13 +7,12 @@ import time
 import pytest
 from playwright.sync_api import Page
 
-from e2e.steps import REPEATS, enter_game, restart_timed, wait_connections
+from e2e.steps import REPEATS, SPEC_RECOVERY_S, enter_game, restart_timed, wait_connections, wait_recovered
 from e2e.ui import Player, new_player_name
 from harness.e2e import E2EFigures
 from harness.topology import Topology
 
 DOWN_FOR_S = 3.0
-SPEC_RECOVERY_S = 5.0
 
 
 @pytest.mark.parametrize("run", range(REPEATS))
@@ -34,14 +33,7 @@ def test_server_restart_recovers_same_session(run: int, topology: Topology, tab:
     time.sleep(max(0.0, killed / 1000 + DOWN_FOR_S - time.time()))
     back = restart_timed(server)
 
-    try:
-        player.wait_state("fully_connected", timeout_ms=SPEC_RECOVERY_S * 4000)
-    except Exception:
-        figures.connection(False)
-        raise
-    figures.connection(True)
-    reached = player.wait_log("fully_connected", back)
-    recovery_s = (reached.t - back) / 1000
+    recovery_s = wait_recovered(player, figures, back)
     figures.recovery("server_restart", recovery_s)
 
     debug = player.debug()
