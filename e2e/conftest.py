@@ -9,7 +9,6 @@ the scenarios record become reports/kpi/e2e.json when the session ends.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -22,12 +21,12 @@ from playwright.sync_api import BrowserContext, Page
 from e2e.steps import TopologyFactory
 from harness.e2e import E2EFigures, write_e2e_report
 from harness.paths import RunPaths
+from harness.required_tools import require_chromium
 from harness.topology import FAST_DETECTION_ENV, Topology, TopologySpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLIENT_DIR = PROJECT_ROOT / "client"
 CLIENT_DIST = CLIENT_DIR / "dist"
-CHROMIUM = os.environ.get("CHROMIUM_BIN", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -43,12 +42,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def chromium() -> Path:
+    """Debian's Chromium, looked up before any topology starts.
+
+    A missing Chromium fails every browser test with how to install it: a skip would read as green.
+    """
+    return require_chromium()
+
+
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """Debian's Chromium; Playwright's own browser downloads are never used."""
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_BIN)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium: Path) -> dict[str, Any]:
+    """Playwright's own browser downloads are never used."""
+    return {**browser_type_launch_args, "executable_path": str(chromium), "headless": True,
             "args": CHROMIUM_ARGS}
 
 

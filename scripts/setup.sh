@@ -13,6 +13,14 @@ STAMPS=.tools/stamps
 mkdir -p "$STAMPS" .tools/bin
 
 say() { printf '[setup] %s\n' "$*"; }
+# An engineer's own Toxiproxy must be runnable: a wrong path is refused here, before any install.
+if [ -n "${TOXIPROXY_SERVER:-}" ]; then
+  if [ ! -e "$TOXIPROXY_SERVER" ]; then
+    echo "[setup] TOXIPROXY_SERVER=$TOXIPROXY_SERVER does not exist (unset it to build Toxiproxy here)" >&2; exit 1
+  elif [ ! -f "$TOXIPROXY_SERVER" ] || [ ! -x "$TOXIPROXY_SERVER" ]; then
+    echo "[setup] TOXIPROXY_SERVER=$TOXIPROXY_SERVER is not an executable file (unset it to build Toxiproxy here)" >&2; exit 1
+  fi
+fi
 hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
 
 # 1. Python packages ---------------------------------------------------------------------
@@ -40,7 +48,7 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update -qq
     apt-get install -y -qq chromium fonts-liberation >/dev/null
   else
-    say "WARNING: /usr/bin/chromium missing and not root; the e2e suite will be skipped"
+    say "WARNING: /usr/bin/chromium missing and not root; the e2e suite will fail until it is installed"
   fi
 else
   say "chromium present"

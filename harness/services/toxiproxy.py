@@ -54,17 +54,23 @@ class ToxiproxyNotFoundError(RuntimeError):
 
 
 def find_toxiproxy_server(env: Mapping[str, str] | None = None, root: Path = PROJECT_ROOT) -> Path:
-    """TOXIPROXY_SERVER, else .tools/bin/toxiproxy-server or .tools/bin/server, else PATH."""
+    """TOXIPROXY_SERVER, else .tools/bin/toxiproxy-server or .tools/bin/server, else PATH.
+
+    TOXIPROXY_SERVER must name an executable file: a wrong path is an error naming it, never a
+    silent fall-back to another binary.
+    """
     environ = os.environ if env is None else env
     override = environ.get("TOXIPROXY_SERVER")
     if override:
         path = Path(override)
-        if not path.is_file():
+        if not path.exists():
             raise ToxiproxyNotFoundError(f"TOXIPROXY_SERVER={override!r} does not exist")
+        if not path.is_file() or not os.access(path, os.X_OK):
+            raise ToxiproxyNotFoundError(f"TOXIPROXY_SERVER={override!r} is not an executable file")
         return path
     for name in BINARY_NAMES:
         candidate = root / ".tools" / "bin" / name
-        if candidate.is_file():
+        if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     on_path = shutil.which("toxiproxy-server")
     if on_path:

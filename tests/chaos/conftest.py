@@ -5,8 +5,10 @@ suite file (``<reports>/kpi/chaos.json``) is written from exactly those runs thr
 ``harness.kpi``, so a fast-subset run is never mixed with stale runs of scenarios it skipped.
 HARNESS_REPORTS moves the reports directory (default ``reports``).
 
-The suite takes minutes, so a bare ``pytest`` (which collects everything under tests/) skips it:
-it runs when asked for by marker (``-m chaos`` / ``-m chaos_fast``) or by path (``tests/chaos``).
+The suite takes minutes, so a bare ``pytest`` (which collects everything under tests/) deselects
+it (deselected, not skipped: a skip would fail a strict-skips run): it runs when asked for by
+marker (``-m chaos`` / ``-m chaos_fast``) or by path (``tests/chaos``). A missing toxiproxy-server
+fails the scenarios with how to install it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.required_tools import require_toxiproxy
 from harness.results import ScenarioResult, now, write_chaos_suite
-from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
 
 CHAOS_DIR = Path(__file__).resolve().parent
 
@@ -34,21 +36,18 @@ def _asked_for(config: pytest.Config) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the scenarios unless asked for: scripts/run_suite.sh chaos runs them."""
     if _asked_for(config):
         return
-    skip = pytest.mark.skip(reason="chaos scenarios run only when asked for: -m chaos_fast, -m chaos "
-                                   "or tests/chaos (scripts/run_suite.sh chaos)")
-    for item in items:
-        if CHAOS_DIR in Path(str(item.path)).resolve().parents:
-            item.add_marker(skip)
+    chaos = [item for item in items if CHAOS_DIR in Path(str(item.path)).resolve().parents]
+    if chaos:
+        config.hook.pytest_deselected(items=chaos)
+        items[:] = [item for item in items if CHAOS_DIR not in Path(str(item.path)).resolve().parents]
 
 
 @pytest.fixture(autouse=True)
 def _needs_toxiproxy() -> None:
-    try:
-        find_toxiproxy_server()
-    except ToxiproxyNotFoundError as exc:
-        pytest.skip(str(exc))
+    require_toxiproxy()
 
 
 @pytest.fixture(scope="session")

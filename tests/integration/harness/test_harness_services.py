@@ -19,15 +19,10 @@ import pytest
 
 from harness.faults.base import applied
 from harness.faults.registry import make_fault
+from harness.required_tools import require_toxiproxy
 from harness.services.nats import NatsServer, nats_ping
 from harness.services.process import ManagedProcess
-from harness.services.toxiproxy import (
-    ProxyInfo,
-    ToxiproxyClient,
-    ToxiproxyNotFoundError,
-    ToxiproxyServer,
-    find_toxiproxy_server,
-)
+from harness.services.toxiproxy import ProxyInfo, ToxiproxyClient, ToxiproxyServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -36,10 +31,8 @@ TOLERANCE_S = 0.5
 
 
 def _toxiproxy_binary() -> Path:
-    try:
-        return find_toxiproxy_server()
-    except ToxiproxyNotFoundError as exc:
-        pytest.skip(str(exc))
+    """A missing toxiproxy-server fails these tests with how to install it (never a skip)."""
+    return require_toxiproxy()
 
 
 def report(what: str, expected: str, actual: float) -> None:

@@ -12,9 +12,9 @@ from harness.faults.base import applied
 from harness.faults.registry import make_fault
 from harness.history import load_history
 from harness.paths import RunPaths
+from harness.required_tools import require_toxiproxy
 from harness.results import ScenarioResult
 from harness.schedule import FaultWindow, Schedule
-from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
 from harness.topology import Topology, TopologySpec
 from scenarios.base import noop_test, run_scenario
 
@@ -23,10 +23,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 @pytest.fixture(autouse=True)
 def _needs_toxiproxy() -> None:
-    try:
-        find_toxiproxy_server()
-    except ToxiproxyNotFoundError as exc:
-        pytest.skip(str(exc))
+    """A missing toxiproxy-server fails these tests with how to install it (never a skip)."""
+    require_toxiproxy()
 
 
 def _alive(pid: int | None) -> bool:

