@@ -1,25 +1,31 @@
 /**
  * `npm test`: type-check and build, run vitest with coverage, then write
- * ../reports/kpi/client.json (the KPI results contract). KPIs are written even when a
- * step fails, marked failed, so the release gate says why.
+ * ../reports/kpi/client.json (the KPI results contract) through kpi-file.mjs. The file is
+ * written even when a step fails, but then no KPI carries a value or passes ("not measured:
+ * vitest exited N"), so the release gate says why. The old file is removed first: a run that
+ * dies early leaves no figures from an earlier run behind.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { measureBundle } from './bundle-size.mjs';
+import { clientKpis, runStamp, writeClientReport } from './kpi-file.mjs';
 
 const clientDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const kpiPath = resolve(clientDir, '..', 'reports', 'kpi', 'client.json');
 const started = new Date().toISOString();
+rmSync(kpiPath, { force: true });
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: clientDir, stdio: 'inherit', env: process.env });
   return r.status ?? 1;
 }
 
-const buildStatus = run('npm', ['run', 'build']);
 const resultsFile = join(clientDir, 'coverage', 'vitest-results.json');
+const summaryFile = join(clientDir, 'coverage', 'coverage-summary.json');
+for (const stale of [resultsFile, summaryFile]) rmSync(stale, { force: true });
+const buildStatus = run('npm', ['run', 'build']);
 const testStatus = run('npx', [
   'vitest', 'run', '--coverage',
   '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`,
@@ -34,9 +40,8 @@ function counts() {
 }
 
 function coverage() {
-  const file = join(clientDir, 'coverage', 'coverage-summary.json');
-  if (!existsSync(file)) return { all: null, machines: null };
-  const summary = JSON.parse(readFileSync(file, 'utf8'));
+  if (!existsSync(summaryFile)) return { all: null, machines: null };
+  const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
   let covered = 0;
   let total = 0;
   for (const [path, data] of Object.entries(summary)) {
@@ -49,11 +54,6 @@ function coverage() {
   return { all: summary.total.lines.pct, machines: total ? (100 * covered) / total : null };
 }
 
-function kpi(id, value, unit, comparator, threshold, goal, evidence, extraOk = true) {
-  const meets = value !== null && (comparator === '>=' ? value >= threshold : value <= threshold);
-  return { id, value: value === null ? null : Math.round(value * 100) / 100, unit, comparator, threshold, goal, passed: meets && extraOk, evidence };
-}
-
 const cov = coverage();
 let bundle = null;
 let bundleError = null;
@@ -62,23 +62,9 @@ try {
 } catch (e) {
   bundleError = String(e);
 }
-const testsOk = testStatus === 0;
-const suiteNote = testsOk ? 'all client tests passed' : `vitest exited ${testStatus}`;
-const kpis = [
-  kpi('client_machine_coverage', cov.machines, '%', '>=', 85, 100,
-    `vitest --coverage (v8), lines of client/src/machines; ${suiteNote}; every simple path walked by tests/connectionMachine.model.test.ts (@xstate/test)`, testsOk),
-  kpi('client_coverage', cov.all, '%', '>=', 80, 90,
-    `vitest --coverage (v8), lines of client/src excluding main.tsx and devtools.ts (entry and dev-only inspector); ${suiteNote}`, testsOk),
-  kpi('xstate_bundle_gzip_kb', bundle ? bundle.gzipKb : null, 'KB', '<=', 50, 20,
-    bundle
-      ? `vite build; gzip -9 of ${bundle.xstate.file} (xstate + @xstate/react, ${bundle.xstate.gzipBytes} B) + ${bundle.machine.file} (our machine and config, ${bundle.machine.gzipBytes} B), split by build.rolldownOptions codeSplitting groups; all JS ${bundle.totalJsGzipKb.toFixed(1)} KB gzip; @xstate/inspect markers in production bundle: ${bundle.inspectHits.length === 0 ? 'none' : bundle.inspectHits.join(', ')}`
-      : `not measured: build exited ${buildStatus}${bundleError ? `, ${bundleError}` : ''}`,
-    bundle !== null && bundle.inspectHits.length === 0),
-];
+const kpis = clientKpis({ buildStatus, testStatus, coverage: cov, bundle, bundleError });
 
-mkdirSync(dirname(kpiPath), { recursive: true });
-const report = { suite: 'client', started, finished: new Date().toISOString(), kpis };
-writeFileSync(kpiPath, `${JSON.stringify(report, null, 2)}\n`);
+writeClientReport(kpiPath, { started, finished: new Date().toISOString(), kpis, run: runStamp({ cwd: clientDir }) });
 for (const k of kpis) console.log(`${k.passed ? 'PASS' : 'FAIL'} ${k.id} = ${k.value} ${k.unit} (${k.comparator} ${k.threshold}, goal ${k.goal})`);
 console.log(`wrote ${relative(process.cwd(), kpiPath)}`);
 const c = counts();
