@@ -2,6 +2,10 @@
 # One definition of each test suite, shared by `make test`, `make verify` and tox.
 # Usage: scripts/run_suite.sh SUITE [--full]
 #   --full: the long profile (>= 5,000 / 20,000 hypothesis examples, every scenario).
+# Fails closed: a pytest run that collects nothing fails, and every pytest run loads the
+# strict-skips plugin (active under CI=true or MYTHOS_STRICT_SKIPS=1: a skip outside
+# tests/skip_allowlist.toml fails the suite). Each suite first removes its own KPI files, so
+# what it leaves in reports/kpi/ is from this run only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 suite=${1:?suite name}
@@ -16,16 +20,25 @@ else
   export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-default}
 fi
 
-# pytest exits 5 when it collects nothing; a suite with no tests yet is reported, not failed.
+# pytest exits 5 when it collects nothing: a suite that ran no test measured nothing, so it fails.
 pytest_suite() {
   local name=$1; shift
   set +e
-  "$PY" -m pytest --junitxml="reports/junit/$name.xml" "$@"
+  "$PY" -m pytest -p harness.pytest_strict_skips --junitxml="reports/junit/$name.xml" "$@"
   local rc=$?
   set -e
-  if [ $rc -eq 5 ]; then echo "[$name] no tests collected"; return 0; fi
+  if [ $rc -eq 5 ]; then echo "[$name] no tests collected: a suite that runs nothing fails" >&2; fi
   return $rc
 }
+
+# The KPI files each suite writes; removed before it runs.
+case "$suite" in
+  lint) own=(lint) ;;
+  core) own=(unit property) ;;
+  property) own=(property) ;;
+  *) own=("$suite") ;;
+esac
+for file in "${own[@]}"; do rm -f "reports/kpi/$file.json"; done
 
 case "$suite" in
   lint)
@@ -46,7 +59,7 @@ case "$suite" in
     "$PY" -m harness.quality coverage --out reports/kpi/unit.json
     ;;
   client)
-    if [ -f client/package.json ]; then (cd client && npm test --silent); else echo "[client] no client yet"; fi
+    (cd client && npm test --silent)
     ;;
   chaos)
     # Default: the fast subset (partition, blackhole, nats-server kill, the weak-config check);
@@ -79,6 +92,17 @@ case "$suite" in
     if [ "$full" = "--full" ]; then marker=""; fi
     pytest_suite e2e e2e -m "$marker" -p no:cacheprovider -q \
       --screenshot=only-on-failure --output=reports/e2e/failures
+    ;;
+  abuse)
+    # Hostile players against a real server on loopback; compliant players play throughout.
+    # Default: the short subset; --full: every attack. Writes reports/kpi/abuse.json.
+    marker="abuse and not slow"
+    if [ "$full" = "--full" ]; then marker=abuse; fi
+    pytest_suite abuse tests/abuse -m "$marker" -p no:cacheprovider -q
+    ;;
+  selftest)
+    # Seeded faults, each in a scratch copy of the tree: every one must turn its suite red.
+    "$PY" -m harness.cli selftest
     ;;
   *)
     echo "unknown suite: $suite" >&2; exit 2 ;;
