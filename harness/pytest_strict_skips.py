@@ -133,5 +133,5 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if not strict_skips_active():
         return
-    source = config.rootpath / str(config.getini(ALLOWLIST_INI))
-    config.pluginmanager.register(StrictSkips(load_allowlist(source), source), "strict-skips")
+    relative = Path(str(config.getini(ALLOWLIST_INI)))
+    config.pluginmanager.register(StrictSkips(load_allowlist(config.rootpath / relative), relative), "strict-skips")
