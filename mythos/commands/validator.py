@@ -1,12 +1,19 @@
-"""Content validation of command lines: dangerous patterns, control characters, length limits.
+"""Content validation of command lines: dangerous patterns, control and invisible characters, length.
 
 Commands never reach a shell, a template engine or SQL as text, so these checks are defence in
 depth: they keep script, template and traversal payloads out of logs, chat and other players'
 browsers. A refusal names the *kind* of problem and never echoes the offending text back.
 
-Matching runs on two views of the line, so neither a compatibility form (a fullwidth ``<``)
-nor an invisible format character (``<scr\u200bipt>``) hides a pattern: the line itself and its
-NFKC form, both with Unicode format characters (category Cf) removed.
+Every line is a potential chat line that other players see, so characters that hide text or
+change its direction are refused and named (``U+202E RIGHT-TO-LEFT OVERRIDE``): format
+characters (category Cf: bidi controls and isolates, zero-width characters, the BOM, tag
+characters), surrogates (Cs), private-use characters (Co), line and paragraph separators
+(Zl, Zp) and the combining grapheme joiner.
+
+Patterns are matched on the line and on its NFKC form, so a compatibility form (a fullwidth
+``<``) hides nothing. Verbs are compared on a confusable skeleton (NFKC, lower case, and a small
+table of Cyrillic and Greek look-alikes mapped to Latin), so ``t\u0435leport`` with a Cyrillic
+``\u0435`` is the admin verb ``teleport`` for the permission check and the audit log.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ __all__ = [
     "MAX_RAW_LENGTH",
     "CommandValidator",
     "DangerousPattern",
+    "hidden_character",
+    "skeleton",
 ]
 
 MAX_RAW_LENGTH = 1_000
@@ -35,6 +44,12 @@ class DangerousPattern(NamedTuple):
     regex: str
 
 
+_SHELL_COMMANDS = (
+    "rm|rmdir|mv|cp|dd|mkfs(?:\\.[a-z0-9]+)?|chmod|chown|cat|ls|id|whoami|uname|env|printenv|kill|killall"
+    "|pkill|shutdown|reboot|halt|poweroff|sudo|su|sh|bash|zsh|nc|ncat|curl|wget|python[0-9.]*|perl|ruby|php"
+    "|node|echo|tee|find|xargs|crontab|ssh|scp|tar|base64|eval|exec|source"
+)
+
 # No leading \b anywhere: a pattern must be found wherever it is embedded, even glued to a word.
 _PATTERNS: tuple[DangerousPattern, ...] = (
     DangerousPattern(
@@ -43,7 +58,13 @@ _PATTERNS: tuple[DangerousPattern, ...] = (
         r"|link|meta|form|base|body|html|input|textarea|frame|frameset|applet)",
     ),
     DangerousPattern("script URL", r"(?:javascript|vbscript|livescript)\s*:"),
-    DangerousPattern("data URL", r"data\s*:\s*[a-z]+/[a-z0-9.+-]+\s*[;,]"),
+    # Only types a browser would run or render as markup, and base64 payloads (opaque to review):
+    # "data: text/plain, hi" is a sentence.
+    DangerousPattern(
+        "data URL",
+        r"data\s*:\s*(?:(?:text/(?:html|javascript|xml|xsl)|application/(?:x-)?(?:javascript|ecmascript)"
+        r"|application/(?:xhtml\+)?xml|image/svg\+xml)\s*[;,]|[a-z]+/[a-z0-9.+-]+\s*;\s*base64\s*,)",
+    ),
     DangerousPattern(
         "HTML event handler",
         r"on(?:load|error|click|dblclick|mouse[a-z]*|focus|blur|key[a-z]*"
@@ -57,7 +78,15 @@ _PATTERNS: tuple[DangerousPattern, ...] = (
         r"|setattr|globals|locals|subprocess\.[a-z_]+|os\.[a-z_]+)\(",
     ),
     DangerousPattern("shell command substitution", r"\$\(|`"),
-    DangerousPattern("shell command chaining", r"&&|\|\||\|\s*(?:sh|bash|zsh|nc|curl|wget|python|perl)"),
+    # A chain is an operator followed by a shell command that looks invoked (end of line, an
+    # option, a path, another operator): "; rm -rf /" is refused, "emote waves; cat purrs" and
+    # "|shiny" are not. `;` alone is the alias separator and stays allowed.
+    DangerousPattern(
+        "shell command chaining",
+        r"&&|\|\||\|\s*(?:sh|bash|zsh|dash|ksh|nc|ncat|netcat|curl|wget|python[0-9.]*|perl|ruby|php|node)\b"
+        rf"|[;&|]\s*(?:{_SHELL_COMMANDS})\b(?=\s*(?:$|[-/~.$<>|&;*]))",
+    ),
+    DangerousPattern("shell redirection to a device or system file", r"[<>]\s*&?\s*/(?:dev|proc|sys|etc|boot)/"),
     DangerousPattern(
         "SQL injection",
         r"union\s+(?:all\s+)?select|(?:drop|truncate|alter)\s+(?:table|database)"
@@ -73,10 +102,92 @@ _COMBINED = re.compile("|".join(f"(?P<p{i}>{p.regex})" for i, p in enumerate(_PA
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
+# Categories that hide text or change its direction when another player's client renders it.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Cs", "Co", "Zl", "Zp"})
+_GRAPHEME_JOINER = "\u034f"
+_UNNAMED = {"Cs": "lone surrogate", "Co": "private-use character"}
+
+# Look-alikes of Latin letters (after NFKC and lower-casing) that an attacker may put in a verb.
+_CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic
+        "\u0430": "a",
+        "\u0432": "b",
+        "\u0435": "e",
+        "\u0451": "e",
+        "\u0454": "e",
+        "\u043d": "h",
+        "\u0456": "i",
+        "\u0457": "i",
+        "\u0458": "j",
+        "\u043a": "k",
+        "\u04cf": "l",
+        "\u043c": "m",
+        "\u043e": "o",
+        "\u0440": "p",
+        "\u051b": "q",
+        "\u0455": "s",
+        "\u0442": "t",
+        "\u0441": "c",
+        "\u0443": "y",
+        "\u0445": "x",
+        "\u051d": "w",
+        "\u0501": "d",
+        "\u0433": "r",
+        "\u043f": "n",
+        # Greek
+        "\u03b1": "a",
+        "\u03b2": "b",
+        "\u03b5": "e",
+        "\u03b7": "n",
+        "\u03b9": "i",
+        "\u03ba": "k",
+        "\u03bd": "v",
+        "\u03bf": "o",
+        "\u03c1": "p",
+        "\u03c4": "t",
+        "\u03c5": "u",
+        "\u03c7": "x",
+        "\u03c9": "w",
+        "\u03b3": "y",
+        "\u03bc": "u",
+        "\u03c2": "c",
+        "\u03c3": "o",
+        # Latin variants NFKC keeps apart
+        "\u0131": "i",
+        "\u0261": "g",
+        "\u0251": "a",
+        "\u028f": "y",
+    }
+)
+
+
 def _strip_format_chars(text: str) -> str:
     if text.isascii():
         return text
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+def hidden_character(text: str) -> str | None:
+    """``"U+202E RIGHT-TO-LEFT OVERRIDE"`` for the first invisible or direction-changing
+    character in ``text``, or None. Names the character without echoing it."""
+    if text.isascii():
+        return None
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category in _HIDDEN_CATEGORIES or ch == _GRAPHEME_JOINER:
+            label = unicodedata.name(ch, "") or _UNNAMED.get(category, f"character of category {category}")
+            return f"U+{ord(ch):04X} {label}"
+    return None
+
+
+def skeleton(word: str) -> str:
+    """A word as its look-alike Latin letters: NFKC, lower case, Cyrillic and Greek look-alikes
+    mapped to Latin, format characters removed. ``t\u0435leport`` -> ``teleport``."""
+    if word.isascii():
+        return word.lower()
+    folded = _strip_format_chars(unicodedata.normalize("NFKC", word)).lower()
+    return folded.translate(_CONFUSABLES)
 
 
 class CommandValidator:
@@ -108,6 +219,9 @@ class CommandValidator:
             "summon",
             "invite",
             "config",
+            # the spec's sensitive verbs the game does not implement: refused to players anyway
+            "spawn",
+            "delete",
         }
     )
 
@@ -122,6 +236,9 @@ class CommandValidator:
             return False, "null byte"
         if _CONTROL.search(cmd):
             return False, "control character"
+        hidden = hidden_character(cmd)
+        if hidden is not None:
+            return False, f"invisible or direction-changing character {hidden}"
         reason = cls.dangerous_reason(cmd)
         if reason is not None:
             return False, reason
@@ -141,10 +258,11 @@ class CommandValidator:
 
     @classmethod
     def command_verb(cls, cmd: str) -> str:
-        """The lower-cased first word, without a leading slash (``/teleport`` is ``teleport``)."""
+        """The first word's confusable skeleton, without a leading slash (``/T\u0435leport`` is
+        ``teleport``): what permission checks and the audit log compare."""
         stripped = cmd.strip()
         verb = stripped.split(maxsplit=1)[0] if stripped else ""
-        return unicodedata.normalize("NFKC", verb).lower().lstrip("/")
+        return skeleton(verb).lstrip("/")
 
     @classmethod
     def is_security_sensitive(cls, cmd: str) -> bool:
