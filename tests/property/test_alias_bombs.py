@@ -204,7 +204,8 @@ def tally() -> Iterator[Tally]:
     counts = Tally()
     yield counts
     evidence = (
-        f"tests/property/test_alias_bombs.py: {counts.sets} generated alias sets, {counts.unsafe} unsafe "
+        f"tests/property/test_alias_bombs.py: {counts.sets:,} examples run, each a generated alias set; "
+        f"{counts.unsafe:,} unsafe "
         f"(cycles, too deep, too many commands, too long), {counts.refused_unsafe} of them refused before "
         f"expansion; {counts.incidents} incidents, {counts.hangs} hangs; slowest check "
         f"{counts.slowest_s * 1e6:.0f} us"
@@ -212,7 +213,7 @@ def tally() -> Iterator[Tally]:
     value = float(counts.incidents + counts.hangs) if counts.sets else None
     write_suite(
         "property",
-        [kpi_from_catalogue("alias_bombs_blocked", value, evidence)],
+        [kpi_from_catalogue("alias_bombs_blocked", value, evidence, sample=counts.sets)],
         started=started,
         finished=datetime.now(UTC),
         merge=True,

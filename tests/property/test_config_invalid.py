@@ -98,8 +98,10 @@ def tally() -> Iterator[Tally]:
             kpi_from_catalogue(
                 "invalid_config_rejected",
                 value,
-                f"tests/property/test_config_invalid.py: {counts.rejected_right} of {counts.generated} "
-                "generated invalid configs rejected naming exactly the bad variables",
+                f"tests/property/test_config_invalid.py: {counts.generated:,} examples run; "
+                f"{counts.rejected_right:,} of {counts.generated:,} generated invalid configs rejected "
+                "naming exactly the bad variables",
+                sample=counts.generated,
             )
         ],
         started=started,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,22 @@ def test_an_unknown_profile_is_refused() -> None:
                             timeout=60, check=False)
     assert result.returncode != 0
     assert "HYPOTHESIS_PROFILE='ci'" in result.stderr
+
+
+def test_the_kpi_sample_is_the_examples_the_test_body_ran(tmp_path: Path) -> None:
+    """The property KPI's sample is counted in the test body and equals Hypothesis's own count."""
+    target = Path(__file__).with_name("test_config_invalid.py")
+    environ = {**{k: v for k, v in os.environ.items() if k not in ("CI", "MYTHOS_STRICT_SKIPS")},
+               "HYPOTHESIS_PROFILE": "default"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(target), "--rootdir", str(CONFTEST.parents[2]),
+         "-p", "no:cacheprovider", "--hypothesis-show-statistics"],
+        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    ran = sum(int(n) for n in re.findall(r"- (\d+) passing", result.stdout))
+    report = json.loads((tmp_path / "reports" / "kpi" / "property.json").read_text(encoding="utf-8"))
+    (kpi,) = [k for k in report["kpis"] if k["id"] == "invalid_config_rejected"]
+    assert ran > 0
+    assert kpi["sample"] == ran
+    assert f"{ran:,} examples run" in kpi["evidence"]

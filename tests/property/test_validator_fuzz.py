@@ -121,6 +121,7 @@ class Tally:
     arbitrary: int = 0
     bypasses: int = 0
     per_pattern: Counter[str] = field(default_factory=Counter)
+    examples: Counter[str] = field(default_factory=Counter)  # per test: hypothesis examples run
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +130,11 @@ def tally() -> Iterator[Tally]:
     counts = Tally()
     yield counts
     covered = len(counts.per_pattern)
+    commands = counts.dangerous + counts.arbitrary
+    runs = ", ".join(f"{n:,} of {name}" for name, n in sorted(counts.examples.items()))
     evidence = (
-        f"tests/property/test_validator_fuzz.py: {counts.dangerous + counts.arbitrary} generated commands, "
+        f"tests/property/test_validator_fuzz.py: {sum(counts.examples.values()):,} examples run ({runs}); "
+        f"{commands:,} generated commands, "
         f"{counts.dangerous} with a dangerous payload embedded in arbitrary text ({covered} of "
         f"{len(PAYLOADS) + len(FAMILIES)} families, fewest {min(counts.per_pattern.values(), default=0)} each); "
         f"{counts.bypasses} accepted"
@@ -138,7 +142,7 @@ def tally() -> Iterator[Tally]:
     value = float(counts.bypasses) if counts.dangerous else None
     write_suite(
         "property",
-        [kpi_from_catalogue("validator_bypasses", value, evidence)],
+        [kpi_from_catalogue("validator_bypasses", value, evidence, sample=commands)],
         started=started,
         finished=datetime.now(UTC),
         merge=True,
@@ -228,6 +232,7 @@ everyday_lines = st.lists(st.sampled_from(EVERYDAY), min_size=1, max_size=4).map
 def test_hidden_characters_and_look_alike_verbs(
     hidden: list[tuple[str, str, str]], verbs: list[tuple[str, str]], everyday: str, tally: Tally
 ) -> None:
+    tally.examples["test_hidden_characters_and_look_alike_verbs"] += 1
     for prefix, char, suffix in hidden:
         command = f"say {prefix}{char}{suffix}"
         tally.dangerous += 1
@@ -265,6 +270,7 @@ def test_every_pattern_has_a_generator() -> None:
 def test_dangerous_payloads_are_found_wherever_embedded(
     cases: list[tuple[str, str, str, str]], lines: list[str], tally: Tally
 ) -> None:
+    tally.examples["test_dangerous_payloads_are_found_wherever_embedded"] += 1
     for line in lines:  # arbitrary input: a well-formed answer, never an exception
         ok, reason = CommandValidator.validate_command_content(line)
         assert isinstance(ok, bool) and (ok is (reason is None))
