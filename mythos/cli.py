@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from mythos.config import AppConfig, load_config
 from mythos.config.report import format_config_errors
+from mythos.observability.redact import redact_text, redact_url
 
 __all__ = ["main"]
 
@@ -131,7 +132,7 @@ def config_check(env_file: Path | None) -> None:
     click.echo(
         f"Configuration OK ({cfg.logging.environment.value}): "
         f"{cfg.server.host}:{cfg.server.port}, database {cfg.database.url.split('://', 1)[0]}, "
-        f"NATS {'enabled at ' + cfg.nats.url if cfg.nats.enabled else 'disabled'}"
+        f"NATS {'enabled at ' + redact_url(cfg.nats.url) if cfg.nats.enabled else 'disabled'}"
     )
 
 
@@ -236,7 +237,9 @@ def dlq_replay(entry_id: str | None, replay_all: bool, env_file: Path | None) ->
             replay_with_own_connection(cfg, queue, None if replay_all else [entry_id or ""])
         )
     except Exception as exc:  # nats-py raises many types for "cannot connect"
-        raise click.ClickException(f"cannot reach NATS at {cfg.nats.url}: {type(exc).__name__}: {exc}") from exc
+        raise click.ClickException(
+            redact_text(f"cannot reach NATS at {cfg.nats.url}: {type(exc).__name__}: {exc}")
+        ) from exc
     click.echo(f"replayed {replayed}, {pending} pending")
     if entry_id is not None and not replayed:
         raise click.ClickException(f"{entry_id} was not replayed and is kept (see `mythos dlq show {entry_id}`)")

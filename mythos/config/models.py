@@ -27,6 +27,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mythos.observability.redact import redact_text, redact_url
+
 __all__ = [
     "AppConfig",
     "DatabaseConfig",
@@ -52,6 +54,8 @@ PLACEHOLDER_SECRETS = frozenset(
 _DB_SCHEMES = ("sqlite", "postgresql")
 # Never echoed back in an error message.
 SECRET_VARIABLES = frozenset({"MYTHOSMUD_ADMIN_PASSWORD", "MYTHOSMUD_JWT_SECRET", "admin_password", "jwt_secret"})
+# URL-valued: shown with their userinfo (user:password@) masked, in errors as everywhere else.
+URL_VARIABLES = frozenset({"DATABASE_URL", "NPC_DATABASE_URL", "NATS_URL", "url", "npc_url"})
 
 
 def _env(name: str) -> Any:
@@ -126,7 +130,7 @@ class DatabaseConfig(_Section):
             raise PydanticCustomError(
                 "database_url_scheme",
                 "must be a sqlite or postgresql URL (e.g. sqlite+aiosqlite:///data/mythos.db), got '{scheme}'",
-                {"scheme": scheme or value[:20]},
+                {"scheme": scheme or redact_url(value)[:40]},
             )
         if scheme.startswith("sqlite") and not value.split("://", 1)[1].lstrip("/"):
             raise PydanticCustomError("database_url_path", "a sqlite URL needs a file path")
@@ -162,7 +166,9 @@ class NATSConfig(_Section):
         for url in value.split(","):
             if not re.fullmatch(r"(nats|tls|ws|wss)://[^\s/]+(:\d+)?/?", url.strip()):
                 raise PydanticCustomError(
-                    "nats_url", "must be nats://host:port (comma-separated for a cluster), got '{url}'", {"url": url}
+                    "nats_url",
+                    "must be nats://host:port (comma-separated for a cluster), got '{url}'",
+                    {"url": redact_url(url)},
                 )
         return value
 
@@ -332,11 +338,16 @@ def _reraise_details(exc: ValidationError, section: str | None) -> list[InitErro
     for err in exc.errors(include_url=False):
         loc = ((section,) if section else ()) + tuple(err["loc"])
         secret = bool(set(loc) & SECRET_VARIABLES)
+        given = err.get("input")
+        if secret:
+            given = "**********"
+        elif isinstance(given, str):
+            given = redact_url(given) if set(loc) & URL_VARIABLES else redact_text(given)
         details.append(
             {
-                "type": PydanticCustomError(err["type"], err["msg"]),
+                "type": PydanticCustomError(err["type"], redact_text(err["msg"])),
                 "loc": loc,
-                "input": "**********" if secret else err.get("input"),
+                "input": given,
             }
         )
     return details

@@ -1,5 +1,8 @@
 """structlog set-up: colored console locally, JSON in production, and a JSON file per day.
 
+Every line, structlog's and the standard library's, passes `redact_processor` last, so a
+credential inside a URL (a NATS or database URL in a message, a field or a traceback) is masked.
+
 Configured once at start-up from `LoggingConfig`; modules only call `get_logger(__name__)`.
 """
 
@@ -12,6 +15,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+
+from mythos.observability.redact import redact_processor
 
 if TYPE_CHECKING:
     from mythos.config.models import LoggingConfig
@@ -43,6 +48,7 @@ def configure_logging(config: LoggingConfig, *, file_name: str = "mythos") -> No
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_processor,
                 console_renderer,
             ],
         )
@@ -58,6 +64,7 @@ def configure_logging(config: LoggingConfig, *, file_name: str = "mythos") -> No
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                redact_processor,
                 structlog.processors.JSONRenderer(),
             ],
         )
