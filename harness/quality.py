@@ -1,8 +1,9 @@
-"""Static-quality KPIs from real tool output: coverage data and bandit findings.
+"""Quality KPIs from real measurements: coverage data, bandit findings, make verify's wall time.
 
 `python -m harness.quality coverage` reads the combined `.coverage` file of the unit,
-property and integration run; `python -m harness.quality bandit` runs bandit itself. Neither
-writes a figure it did not read from the tool.
+property and integration run; `python -m harness.quality bandit` runs bandit itself;
+`python -m harness.quality verify-time` turns the start time scripts/verify.sh recorded before
+setup into `make_verify_minutes`. None writes a figure it did not read or measure.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import click
 
 from harness.kpi import KPIResult, kpi_from_catalogue, not_measured, write_suite
 
-__all__ = ["CoverageFigures", "bandit_high_findings", "coverage_figures", "coverage_kpis"]
+__all__ = ["CoverageFigures", "bandit_high_findings", "coverage_figures", "coverage_kpis", "verify_time_kpi"]
 
 # KPI id -> the package prefix it measures.
 COVERAGE_SCOPES: dict[str, str] = {
@@ -113,6 +114,17 @@ def bandit_high_findings(targets: tuple[str, ...] = BANDIT_TARGETS) -> tuple[int
     return len(high), [f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in high]
 
 
+def verify_time_kpi(started: datetime, finished: datetime, partial: str | None = None) -> KPIResult:
+    """``make_verify_minutes`` from setup's start to now; a partial run (VERIFY_SUITES) measures nothing."""
+    if partial:
+        return not_measured("make_verify_minutes", f"partial run ({partial}), not the whole make verify")
+    minutes = (finished - started).total_seconds() / 60
+    evidence = (f"scripts/verify.sh wall time from before setup to the report: {minutes:.1f} min "
+                f"on {os.cpu_count()} CPU(s), {started.isoformat(timespec='seconds')} to "
+                f"{finished.isoformat(timespec='seconds')}")
+    return kpi_from_catalogue("make_verify_minutes", round(minutes, 2), evidence)
+
+
 def _suite_started(default: datetime) -> datetime:
     """The suite's start as scripts/run_suite.sh recorded it, so the report's wall time is the suite's."""
     recorded = os.environ.get("MYTHOS_SUITE_STARTED")
@@ -164,6 +176,22 @@ def bandit(out: Path) -> None:
     click.echo(f"bandit: {count} high-severity finding(s)")
     if count:
         sys.exit(1)
+
+
+@main.command(name="verify-time")
+@click.option("--started", "started_epoch", type=float, required=True,
+              help="Unix time scripts/verify.sh recorded before running setup.")
+@click.option("--partial", default=None, help="Set for a partial run: the KPI is written as not measured.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/kpi/verify.json"))
+def verify_time(started_epoch: float, partial: str | None, out: Path) -> None:
+    """Write make_verify_minutes: the whole make verify, setup included, up to the report."""
+    started = datetime.fromtimestamp(started_epoch, UTC)
+    finished = datetime.now(UTC)
+    if finished < started:
+        raise click.ClickException(f"--started {started.isoformat()} is in the future")
+    kpi = verify_time_kpi(started, finished, partial)
+    write_suite(out.stem, [kpi], started=started, finished=finished, out_dir=out.parent)
+    click.echo(f"{kpi.id}: {kpi.value} {kpi.unit} - {kpi.evidence}")
 
 
 if __name__ == "__main__":  # pragma: no cover
