@@ -3,7 +3,7 @@ commands, and the security seam the command-security package plugs into."""
 
 from mythos.commands.context import Actor, CommandContext, CommandResult, GameServices
 from mythos.commands.pipeline import process_command_unified
-from mythos.commands.security import CommandSecurity, PermissiveSecurity, SecurityVerdict
+from mythos.commands.security import CommandSecurity, SecurityVerdict
 
 __all__ = [
     "Actor",
@@ -11,7 +11,6 @@ __all__ = [
     "CommandResult",
     "CommandSecurity",
     "GameServices",
-    "PermissiveSecurity",
     "SecurityVerdict",
     "process_command_unified",
 ]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mythos.commands.builtin import Handler
-from mythos.commands.context import CommandContext, CommandResult
+from mythos.commands.context import CommandContext, CommandResult, Handler
+from mythos.commands.help_text import ADMIN_HELP_LINES
 from mythos.commands.parser import ParsedCommand
 from mythos.db import Player
 from mythos.realtime.events import EventType
@@ -60,9 +60,7 @@ _FLAG_MESSAGES: dict[tuple[str, bool], tuple[str, str]] = {
 }
 
 
-async def _set_flag(
-    ctx: CommandContext, cmd: ParsedCommand, field: str, value: bool, usage: str
-) -> CommandResult:
+async def _set_flag(ctx: CommandContext, cmd: ParsedCommand, field: str, value: bool, usage: str) -> CommandResult:
     target = await _target(ctx, cmd, usage)
     if isinstance(target, CommandResult):
         return target
@@ -89,13 +87,6 @@ async def mute(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
 async def unmute(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
     return await _set_flag(ctx, cmd, "is_muted", False, "unmute <player>")
 
-
-ADMIN_HELP_LINES = (
-    "teleport <player> [room_id] - bring a player here (or send them to a room)",
-    "goto <player> - go to a player's room",
-    "grant admin <player> / revoke admin <player>",
-    "mute <player> / unmute <player>",
-)
 
 ADMIN_COMMANDS: dict[str, Handler] = {
     "teleport": teleport,

@@ -8,8 +8,8 @@ refused because it would create a loop or a bomb is a security refusal (an error
 from __future__ import annotations
 
 from mythos.commands.aliases import AliasCommands
-from mythos.commands.builtin import Handler
-from mythos.commands.context import CommandContext, CommandResult
+from mythos.commands.context import CommandContext, CommandResult, Handler
+from mythos.commands.help_text import ALIAS_HELP_LINES
 from mythos.commands.parser import ParsedCommand
 
 __all__ = ["ALIAS_COMMANDS", "ALIAS_HELP_LINES"]
@@ -47,10 +47,5 @@ async def unalias(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
         return CommandResult.fail(UNAVAILABLE, "unknown_command")
     return CommandResult(await commands.unalias(ctx.actor.name, cmd.rest))
 
-
-ALIAS_HELP_LINES = (
-    "alias <name> <command>[; <command>...] - define a shortcut ($1..$9, $* take its words)",
-    "aliases - list your aliases; unalias <name> - remove one",
-)
 
 ALIAS_COMMANDS: dict[str, Handler] = {"alias": alias, "aliases": aliases, "unalias": unalias}

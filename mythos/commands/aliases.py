@@ -207,7 +207,7 @@ def validate_definition(current: Sequence[PlayerAlias], name: str, body: str, li
     if not segments:
         raise AliasError("An alias needs at least one command.")
     for seg in segments:
-        if seg.text.split(maxsplit=1)[0].lower() in ALIAS_VERBS:
+        if CommandValidator.command_verb(seg.text) in ALIAS_VERBS:
             raise AliasError("An alias cannot define or remove aliases.")
     alias = PlayerAlias(key, "; ".join(seg.text for seg in segments))
     graph = AliasGraph(_Candidate([*others, alias]), limits)
@@ -220,9 +220,7 @@ def validate_definition(current: Sequence[PlayerAlias], name: str, body: str, li
             details: dict[str, Any] = {"alias": victim, "problem": str(verdict.problem)}
             if verdict.path:
                 details["path"] = list(verdict.path)
-            raise AliasError(
-                prefix + verdict.message(limits), "alias_cycle" if cyclic else "alias_too_large", details
-            )
+            raise AliasError(prefix + verdict.message(limits), "alias_cycle" if cyclic else "alias_too_large", details)
     return alias
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
-from mythos.commands.context import CommandContext, CommandResult
+from mythos.commands.context import CommandContext, CommandResult, Handler
+from mythos.commands.help_text import ADMIN_HELP_LINES, ALIAS_HELP_LINES, HELP_LINES
 from mythos.commands.parser import ParsedCommand, normalize_direction
 from mythos.realtime.chat import ChatMessage
 from mythos.world.movement import relocate
 
 __all__ = ["BUILTIN_COMMANDS", "CHAT_QUEUED", "CHAT_UNAVAILABLE", "MAX_CHAT_LENGTH", "Handler"]
-
-Handler = Callable[[CommandContext, ParsedCommand], Awaitable[CommandResult]]
 
 MAX_CHAT_LENGTH = 500
 CHAT_UNAVAILABLE = (
@@ -46,9 +43,7 @@ async def go(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
         return CommandResult.fail("Go where? Try: go north (or n, s, e, w, u, d).")
     direction = normalize_direction(cmd.args[0])
     if direction is None:
-        return CommandResult.fail(
-            f"'{cmd.args[0]}' is not a direction. Use north, south, east, west, up or down."
-        )
+        return CommandResult.fail(f"'{cmd.args[0]}' is not a direction. Use north, south, east, west, up or down.")
     world = ctx.services.world
     here = world.room_or_start(ctx.actor.room_id)
     target = world.exit_from(here.id, direction)
@@ -138,12 +133,8 @@ async def who(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
 
 
 async def help_(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
-    from mythos.commands.alias_handlers import ALIAS_HELP_LINES
-
     lines = ["Commands:"] + [f"  {usage}" for usage in (*HELP_LINES, *ALIAS_HELP_LINES)]
     if ctx.actor.is_admin:
-        from mythos.commands.admin import ADMIN_HELP_LINES
-
         lines += ["Admin commands:"] + [f"  {usage}" for usage in ADMIN_HELP_LINES]
     return CommandResult("\n".join(lines))
 
@@ -151,17 +142,6 @@ async def help_(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
 async def quit_(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
     return CommandResult("The fog closes behind you. Goodbye.", quit=True)
 
-
-HELP_LINES = (
-    "look - describe your surroundings",
-    "go <direction> (or n, s, e, w, u, d) - move",
-    "say <text> (or 'text) - speak to the room",
-    "emote <action> (or :action) - act, as seen by the room",
-    "whisper <player> <text> - a private message",
-    "who - who is online",
-    "help - this list",
-    "quit - leave the game",
-)
 
 BUILTIN_COMMANDS: dict[str, Handler] = {
     "look": look,

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from mythos.commands.actor import Actor
+from mythos.commands.parser import ParsedCommand
 
 if TYPE_CHECKING:
     from mythos.commands.aliases import AliasCommands
     from mythos.commands.security import CommandSecurity
-    from mythos.db import Database, Player
+    from mythos.db import Database
     from mythos.realtime.broadcast import Broadcaster
     from mythos.realtime.connections import ConnectionManager
     from mythos.world import World
 
-__all__ = ["Actor", "CommandContext", "CommandResult", "GameServices"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """A snapshot of the player running a command, read fresh from the database per command."""
-
-    id: int
-    name: str
-    room_id: str
-    is_admin: bool = False
-    is_muted: bool = False
-
-    @classmethod
-    def from_player(cls, player: Player) -> Actor:
-        return cls(player.id, player.username, player.room_id, player.is_admin, player.is_muted)
+__all__ = ["Actor", "CommandContext", "CommandResult", "GameServices", "Handler"]
 
 
 @dataclass
@@ -76,3 +65,7 @@ class CommandResult:
         if self.quit:
             out["quit"] = True
         return out
+
+
+Handler = Callable[[CommandContext, ParsedCommand], Awaitable[CommandResult]]
+"""A command: what it sees, the parsed line, and its answer."""

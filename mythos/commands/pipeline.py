@@ -16,12 +16,9 @@ from mythos.commands.parser import parse_command
 from mythos.commands.security import SecurityVerdict
 from mythos.observability.logging import get_logger
 
-__all__ = ["MAX_COMMAND_LENGTH", "dispatch", "process_command_unified", "resolve_handler"]
+__all__ = ["dispatch", "process_command_unified", "resolve_handler"]
 
 log = get_logger(__name__)
-
-# A hard ceiling independent of the validator: nothing this long is a command.
-MAX_COMMAND_LENGTH = 2000
 
 
 def _refused(verdict: SecurityVerdict) -> CommandResult:
@@ -95,9 +92,7 @@ async def process_command_unified(
     if result.refused:
         # What the refusal found (alias, loop path, reason) is for the audit line, not the wire.
         metadata.update({k: v for k, v in result.data.items() if k not in metadata})
-    security.audit(
-        actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata)
-    )
+    security.audit(actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata))
     log.debug("command_processed", player=actor.name, verb=command.split(" ", 1)[0][:32], ok=result.ok)
     return result
 
@@ -114,15 +109,13 @@ async def _run(
     verdict = security.check_rate(actor)
     if not verdict.allowed:
         return _refused(verdict)
-    # The security checks see an overlong line first, so refusing it still costs rate budget.
+    # Length limits are security's (the raw line's in expand_aliases): a refusal costs budget.
     verdict = security.validate(actor, command)
     if not verdict.allowed:
         return _refused(verdict)
     verdict, expanded = await security.expand_aliases(actor, command)
     if not verdict.allowed:
         return _refused(verdict)
-    if len(command) > MAX_COMMAND_LENGTH:
-        return _refused(SecurityVerdict.deny("invalid_command", "That command is far too long."))
     expanded = list(expanded)
     if expanded != [command]:
         metadata["expanded"] = expanded

@@ -1,9 +1,12 @@
 """The seam where command security plugs into the pipeline.
 
 The pipeline asks, in this order: rate limit, validate the raw line, expand aliases (with the
-alias-graph checks), validate each expansion, then dispatches and finally audits. The
-command-security package provides the real implementation; `PermissiveSecurity` allows
-everything so the game runs before (and without) it.
+alias-graph checks), validate each expansion, then dispatches and finally audits. The server
+always runs the real implementation, ``CommandSecurityService``; there is no allow-everything
+default in production code (tests that exercise the game alone bring their own stand-in).
+
+The seam takes the pipeline's ``Actor`` (``mythos.commands.actor``, below this module); the real
+service accepts any ``ActorLike`` (a name and an admin flag).
 """
 
 from __future__ import annotations
@@ -12,9 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from mythos.commands.context import Actor
+from mythos.commands.actor import Actor
 
-__all__ = ["ALLOW", "CommandSecurity", "PermissiveSecurity", "SecurityVerdict"]
+__all__ = ["ALLOW", "ActorLike", "CommandSecurity", "SecurityVerdict"]
+
+
+class ActorLike(Protocol):
+    """What security needs to know about who runs a command."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_admin(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -63,28 +75,3 @@ class CommandSecurity(Protocol):
         ip_address: str | None,
         metadata: Mapping[str, Any],
     ) -> None: ...
-
-
-class PermissiveSecurity:
-    """Allows every command and expands nothing: the default until the real checks are wired."""
-
-    def check_rate(self, actor: Actor) -> SecurityVerdict:
-        return ALLOW
-
-    def validate(self, actor: Actor, command: str) -> SecurityVerdict:
-        return ALLOW
-
-    async def expand_aliases(self, actor: Actor, command: str) -> tuple[SecurityVerdict, Sequence[str]]:
-        return ALLOW, [command]
-
-    def audit(
-        self,
-        actor: Actor,
-        command: str,
-        *,
-        success: bool,
-        source: str,
-        ip_address: str | None,
-        metadata: Mapping[str, Any],
-    ) -> None:
-        return None

@@ -1,10 +1,9 @@
 """Command security as one object: rate limit, validation, alias checks and expansion, audit.
 
-``check_and_expand`` is the whole check for one line and returns either the commands to run
-(``Expansion``) or a ``Refusal`` carrying the wire ``error_type``, plain words for the terminal
-and ``retry_after``; it writes the audit line of a refusal itself. ``after_dispatch`` audits what
-ran. The methods ``check_rate`` / ``validate`` / ``expand_aliases`` / ``audit`` implement the
-pipeline's ``CommandSecurity`` seam on top of the same steps (there ``audit`` writes every line).
+``CommandSecurityService`` implements the pipeline's ``CommandSecurity`` seam and nothing else:
+``check_rate``, ``validate`` (the raw line and each expanded command), ``expand_aliases`` (alias
+graph checks, expansion, the checks an alias body gets applied again to every expanded command,
+permission, budget) and ``audit`` (refusals and security-sensitive commands).
 
 Budget rules: a line refused before it runs (invalid, alias loop or bomb, forbidden) still costs
 one command, so flooding junk is limited like flooding commands; a line that runs costs exactly
@@ -16,18 +15,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from mythos.commands.alias_graph import AliasBoundsCache, AliasLimits, Problem
-from mythos.commands.aliases import AliasStorage, ExpansionLimitError, expand_alias, split_head
+from mythos.commands.aliases import ALIAS_VERBS, AliasStorage, ExpansionLimitError, expand_alias, split_head
 from mythos.commands.audit import AuditLogger
 from mythos.commands.rate_limiter import CommandRateLimiter, MonotonicClock
-from mythos.commands.security import ALLOW, SecurityVerdict
+from mythos.commands.security import ALLOW, ActorLike, SecurityVerdict
 from mythos.commands.validator import MAX_RAW_LENGTH, CommandValidator
 
-__all__ = ["ActorLike", "CommandSecurityService", "ErrorType", "Expansion", "Refusal", "SecuritySettings"]
+__all__ = ["CommandSecurityService", "ErrorType", "SecuritySettings"]
 
 
 class ErrorType(StrEnum):
@@ -39,6 +37,7 @@ class ErrorType(StrEnum):
 
 
 AUDITED_REFUSALS = frozenset(e.value for e in ErrorType)
+ALIAS_VERBS_REFUSAL = "an alias cannot define or remove aliases"
 
 
 class SecuritySettings(Protocol):
@@ -56,42 +55,10 @@ class SecuritySettings(Protocol):
     def max_expanded_command_length(self) -> int: ...
 
 
-class ActorLike(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def is_admin(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Expansion:
-    """The commands to dispatch, in order; ``alias`` names the alias that produced them, if any."""
-
-    commands: tuple[str, ...]
-    alias: str | None = None
-    sensitive: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    error_type: ErrorType
-    message: str
-    retry_after: float | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_ws_error(self) -> dict[str, Any]:
-        """The WebSocket error frame of DESIGN.md's protocol."""
-        frame: dict[str, Any] = {
-            "type": "error",
-            "error_type": self.error_type.value,
-            "message": self.message,
-        }
-        if self.retry_after is not None:
-            frame["retry_after"] = self.retry_after
-        return frame
-
-    def to_verdict(self) -> SecurityVerdict:
-        return SecurityVerdict.deny(self.error_type.value, self.message, self.retry_after, self.details)
+def _deny(
+    error_type: ErrorType, message: str, retry_after: float | None = None, details: Mapping[str, Any] | None = None
+) -> SecurityVerdict:
+    return SecurityVerdict.deny(error_type.value, message, retry_after, details)
 
 
 def _wait_words(seconds: float) -> str:
@@ -141,112 +108,86 @@ class CommandSecurityService:
         )
         return cls(aliases=aliases, audit=audit, limiter=limiter, limits=limits)
 
-    # -- the whole check -----------------------------------------------------------------------
+    # -- the pipeline's CommandSecurity seam ---------------------------------------------------
 
-    def check_and_expand(
-        self,
-        player: str,
-        raw_line: str,
-        ip: str | None = None,
-        session_id: str | None = None,
-        *,
-        is_admin: bool = False,
-    ) -> Expansion | Refusal:
-        """Check one line; on refusal the audit line is written here."""
-        line = raw_line.strip()
-        outcome: Expansion | Refusal | None = self.check_rate_for(player) or self.validate_line(player, line)
-        if outcome is None:
-            outcome = self.expand(player, line, is_admin=is_admin)
-        if isinstance(outcome, Refusal):
-            self._audit_refusal(player, line, outcome, ip, session_id)
-        return outcome
-
-    def after_dispatch(
-        self,
-        player: str,
-        expansion: Expansion,
-        command: str,
-        success: bool,
-        ip: str | None = None,
-        session_id: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> None:
-        """Audit one dispatched command when it is security-sensitive (allowed or refused by the game)."""
-        if CommandValidator.is_security_sensitive(command):
-            meta = {"alias": expansion.alias, **(metadata or {})}
-            self.audit_log.log_command(player, command, success, ip, meta, session_id=session_id)
-
-    # -- the steps -----------------------------------------------------------------------------
-
-    def check_rate_for(self, player: str) -> Refusal | None:
-        wait = self.limiter.get_wait_time(player)
+    def check_rate(self, actor: ActorLike) -> SecurityVerdict:
+        wait = self.limiter.get_wait_time(actor.name)
         if wait <= 0:
-            return None
-        return Refusal(ErrorType.RATE_LIMITED, f"Too many commands: wait {_wait_words(wait)}.", wait)
+            return ALLOW
+        return _deny(ErrorType.RATE_LIMITED, f"Too many commands: wait {_wait_words(wait)}.", wait)
 
-    def validate_line(self, player: str, line: str, *, expanded: bool = False) -> Refusal | None:
-        limit = self.limits.max_length if expanded else self.max_raw_length
-        ok, reason = CommandValidator.validate_command_content(line, max_length=limit)
-        if ok:
-            return None
-        if not expanded:
-            self.limiter.try_acquire(player, 1)
-        return Refusal(ErrorType.INVALID_COMMAND, f"Command refused: {reason}.", details={"reason": reason})
+    def validate(self, actor: ActorLike, command: str) -> SecurityVerdict:
+        """Content checks. The pipeline calls this for the raw line and again for each expanded
+        command, so the length allowed here is the expanded one; the raw line's own limit is
+        enforced by ``expand_aliases``, which only ever sees raw lines."""
+        line = command.strip()
+        if not line:
+            # Harmless: the game answers "type a command"; it still costs budget when expanded.
+            return ALLOW
+        return self._content(actor.name, line, self.limits.max_length) or ALLOW
 
-    def expand(self, player: str, line: str, *, is_admin: bool = False) -> Expansion | Refusal:
-        """Alias checks and expansion, validation of what it expands to, permission, then the budget."""
-        head, args = split_head(line)
-        alias = self.aliases.get_alias(player, head) if head else None
-        if alias is None:
-            commands: tuple[str, ...] = (line,)
-        else:
-            verdict = self.bounds.check(player, alias.name, len(args))
-            if not verdict.ok:
-                self.limiter.try_acquire(player, 1)
-                cyclic = verdict.problem is Problem.CYCLE
-                error = ErrorType.ALIAS_CYCLE if cyclic else ErrorType.ALIAS_TOO_LARGE
-                return Refusal(
-                    error,
-                    verdict.message(self.limits),
-                    details={
-                        "alias": alias.name,
-                        "problem": str(verdict.problem),
-                        **_path(verdict.path),
-                    },
-                )
-            try:
-                commands = tuple(expand_alias(self.aliases, player, alias.name, args, self.limits))
-            except ExpansionLimitError:
-                self.limiter.try_acquire(player, 1)
-                return Refusal(
-                    ErrorType.ALIAS_TOO_LARGE,
-                    f"Alias '{alias.name}' is too large to run.",
-                    details={"alias": alias.name},
-                )
-            for index, command in enumerate(commands, start=1):
-                refusal = self.validate_line(player, command, expanded=True)
-                if refusal is not None:
-                    self.limiter.try_acquire(player, 1)
-                    words = refusal.message[0].lower() + refusal.message[1:]
-                    return Refusal(
-                        refusal.error_type,
-                        f"Alias '{alias.name}', command {index}: {words}",
-                        details={"alias": alias.name, **refusal.details},
-                    )
+    async def expand_aliases(self, actor: ActorLike, command: str) -> tuple[SecurityVerdict, Sequence[str]]:
+        """Alias checks and expansion, the checks of an alias body on what it expands to,
+        permission, then the budget. Allowed: the commands to run, in order."""
+        line = command.strip()
+        # Aliases are read lazily, so every path (WebSocket, SSE + HTTP, HTTP alone) sees them.
+        await self.aliases.ensure_loaded(actor.name)
+        refusal = self._content(actor.name, line, self.max_raw_length) if len(line) > self.max_raw_length else None
+        if refusal is not None:
+            return refusal, []
+        expanded = self._expand(actor.name, line)
+        if isinstance(expanded, SecurityVerdict):
+            return expanded, []
+        commands, alias = expanded
         sensitive = [c for c in commands if CommandValidator.is_security_sensitive(c)]
-        if sensitive and not is_admin:
-            self.limiter.try_acquire(player, 1)
+        if sensitive and not actor.is_admin:
+            self.limiter.try_acquire(actor.name, 1)
             verb = CommandValidator.command_verb(sensitive[0])
-            return Refusal(ErrorType.FORBIDDEN, f"You do not have permission to use '{verb}'.", details={"verb": verb})
-        if not self.limiter.try_acquire(player, len(commands)):
-            wait = self.limiter.get_wait_time(player, len(commands))
-            return Refusal(
+            return _deny(
+                ErrorType.FORBIDDEN, f"You do not have permission to use '{verb}'.", details={"verb": verb}
+            ), []
+        if not self.limiter.try_acquire(actor.name, len(commands)):
+            wait = self.limiter.get_wait_time(actor.name, len(commands))
+            return _deny(
                 ErrorType.RATE_LIMITED,
                 f"Too many commands: this runs {len(commands)}, wait {_wait_words(wait)}.",
                 wait,
-                details={"commands": len(commands)},
-            )
-        return Expansion(commands, alias.name if alias else None, bool(sensitive))
+                details={"commands": len(commands)} | ({"alias": alias} if alias else {}),
+            ), []
+        return ALLOW, list(commands)
+
+    def audit(
+        self,
+        actor: ActorLike,
+        command: str,
+        *,
+        success: bool,
+        source: str,
+        ip_address: str | None,
+        metadata: Mapping[str, Any],
+    ) -> None:
+        """Write the line for a refusal or a security-sensitive command (also inside an expansion).
+
+        A sensitive line carries ``verb``: the admin verb it was matched as (a look-alike such as
+        ``t\u0435leport`` is audited as ``teleport``)."""
+        expanded = [str(c) for c in metadata.get("expanded") or ()]
+        sensitive = [c for c in (command, *expanded) if CommandValidator.is_security_sensitive(c)]
+        if not sensitive and metadata.get("error_type") not in AUDITED_REFUSALS:
+            return
+        session_id = metadata.get("session_id")
+        meta = {"source": source, **{k: v for k, v in metadata.items() if k != "session_id"}}
+        if sensitive:
+            meta.setdefault("verb", CommandValidator.command_verb(sensitive[0]))
+        self.audit_log.log_command(
+            actor.name,
+            command,
+            success,
+            ip_address,
+            meta,
+            session_id=str(session_id) if session_id is not None else None,
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
 
     def forget_player(self, player: str) -> None:
         """Drop a player's rate window and cached bounds (logout)."""
@@ -262,68 +203,53 @@ class CommandSecurityService:
         self.bounds.forget(player)
         self.aliases.unload(player)
 
-    def _audit_refusal(self, player: str, line: str, refusal: Refusal, ip: str | None, session_id: str | None) -> None:
-        meta = {"error_type": refusal.error_type.value, **refusal.details}
-        self.audit_log.log_command(player, line, False, ip, meta, session_id=session_id)
+    # -- the steps -----------------------------------------------------------------------------
 
-    # -- the pipeline's CommandSecurity seam ---------------------------------------------------
-
-    def check_rate(self, actor: ActorLike) -> SecurityVerdict:
-        refusal = self.check_rate_for(actor.name)
-        return refusal.to_verdict() if refusal else ALLOW
-
-    def validate(self, actor: ActorLike, command: str) -> SecurityVerdict:
-        """Content checks. The pipeline calls this for the raw line and again for each expanded
-        command, so the length allowed here is the expanded one; the raw line's own limit is
-        enforced by ``expand_aliases``, which only ever sees raw lines."""
-        line = command.strip()
-        if not line:
-            # Harmless: the game answers "type a command"; it still costs budget when expanded.
-            return ALLOW
-        ok, reason = CommandValidator.validate_command_content(line, max_length=self.limits.max_length)
+    def _content(self, player: str, line: str, limit: int, *, charge: bool = True) -> SecurityVerdict | None:
+        ok, reason = CommandValidator.validate_command_content(line, max_length=limit)
         if ok:
-            return ALLOW
-        self.limiter.try_acquire(actor.name, 1)
-        return SecurityVerdict.deny(
-            ErrorType.INVALID_COMMAND.value, f"Command refused: {reason}.", details={"reason": reason}
-        )
+            return None
+        if charge:
+            self.limiter.try_acquire(player, 1)
+        return _deny(ErrorType.INVALID_COMMAND, f"Command refused: {reason}.", details={"reason": reason})
 
-    async def expand_aliases(self, actor: ActorLike, command: str) -> tuple[SecurityVerdict, Sequence[str]]:
-        line = command.strip()
-        # Aliases are read lazily, so every path (WebSocket, SSE + HTTP, HTTP alone) sees them.
-        await self.aliases.ensure_loaded(actor.name)
-        if len(line) > self.max_raw_length:
-            refusal = self.validate_line(actor.name, line)
-            assert refusal is not None
-            return refusal.to_verdict(), []
-        outcome = self.expand(actor.name, line, is_admin=actor.is_admin)
-        if isinstance(outcome, Refusal):
-            return outcome.to_verdict(), []
-        return ALLOW, list(outcome.commands)
-
-    def audit(
-        self,
-        actor: ActorLike,
-        command: str,
-        *,
-        success: bool,
-        source: str,
-        ip_address: str | None,
-        metadata: Mapping[str, Any],
-    ) -> None:
-        """Write the line for a refusal or a security-sensitive command (also inside an expansion)."""
-        expanded = metadata.get("expanded") or ()
-        sensitive = CommandValidator.is_security_sensitive(command) or any(
-            CommandValidator.is_security_sensitive(str(c)) for c in expanded
-        )
-        if sensitive or metadata.get("error_type") in AUDITED_REFUSALS:
-            session_id = metadata.get("session_id")
-            meta = {"source": source, **{k: v for k, v in metadata.items() if k != "session_id"}}
-            self.audit_log.log_command(
-                actor.name,
-                command,
-                success,
-                ip_address,
-                meta,
-                session_id=str(session_id) if session_id is not None else None,
+    def _expand(self, player: str, line: str) -> tuple[tuple[str, ...], str | None] | SecurityVerdict:
+        """The commands a line runs and the alias that produced them, or the refusal."""
+        head, args = split_head(line)
+        alias = self.aliases.get_alias(player, head) if head else None
+        if alias is None:
+            return (line,), None
+        verdict = self.bounds.check(player, alias.name, len(args))
+        if not verdict.ok:
+            self.limiter.try_acquire(player, 1)
+            cyclic = verdict.problem is Problem.CYCLE
+            return _deny(
+                ErrorType.ALIAS_CYCLE if cyclic else ErrorType.ALIAS_TOO_LARGE,
+                verdict.message(self.limits),
+                details={"alias": alias.name, "problem": str(verdict.problem), **_path(verdict.path)},
             )
+        try:
+            commands = tuple(expand_alias(self.aliases, player, alias.name, args, self.limits))
+        except ExpansionLimitError:
+            self.limiter.try_acquire(player, 1)
+            return _deny(
+                ErrorType.ALIAS_TOO_LARGE, f"Alias '{alias.name}' is too large to run.", details={"alias": alias.name}
+            )
+        # The arguments are substituted now: what they produced gets the body's checks again.
+        for index, command in enumerate(commands, start=1):
+            refusal = self._content(player, command, self.limits.max_length, charge=False)
+            if refusal is None and CommandValidator.command_verb(command) in ALIAS_VERBS:
+                refusal = _deny(
+                    ErrorType.FORBIDDEN,
+                    f"Command refused: {ALIAS_VERBS_REFUSAL}.",
+                    details={"verb": CommandValidator.command_verb(command)},
+                )
+            if refusal is not None:
+                self.limiter.try_acquire(player, 1)
+                words = (refusal.message or "")[0].lower() + (refusal.message or "")[1:]
+                return SecurityVerdict.deny(
+                    refusal.error_type or ErrorType.INVALID_COMMAND.value,
+                    f"Alias '{alias.name}', command {index}: {words}",
+                    details={"alias": alias.name, **refusal.details},
+                )
+        return commands, alias.name

@@ -195,6 +195,14 @@ class SecurityConfig(_Section):
     max_expanded_command_length: int = Field(
         10_000, ge=100, le=1_000_000, validation_alias=_env("MAX_EXPANDED_COMMAND_LENGTH")
     )
+    # The audit log's bounds (docs/audit-log.md): size-based rotation, and refusals of one player
+    # collapsed per window after a burst written in full.
+    audit_max_bytes: int = Field(10 * 1024 * 1024, ge=4096, le=1 << 40, validation_alias=_env("AUDIT_MAX_BYTES"))
+    audit_backup_count: int = Field(20, ge=1, le=10_000, validation_alias=_env("AUDIT_BACKUP_COUNT"))
+    audit_collapse_window_seconds: float = Field(
+        60.0, ge=0, le=86_400, validation_alias=_env("AUDIT_COLLAPSE_WINDOW_SECONDS")
+    )
+    audit_refusal_burst: int = Field(5, ge=1, le=10_000, validation_alias=_env("AUDIT_REFUSAL_BURST"))
 
     @field_validator("admin_password")
     @classmethod

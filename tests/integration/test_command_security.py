@@ -47,8 +47,9 @@ def server(tmp_path: Path, nats_server: LocalNatsServer) -> Iterator[LiveServer]
 
 @pytest.fixture
 def roomy_server(tmp_path: Path, nats_server: LocalNatsServer) -> Iterator[LiveServer]:
-    """A budget large enough that a test's many refusals never meet the rate limit."""
-    live = _serve(tmp_path, nats_server, rate_limit_max_commands=100)
+    """A budget large enough that a test's many refusals never meet the rate limit, and an audit
+    burst large enough that each of them is written in full."""
+    live = _serve(tmp_path, nats_server, rate_limit_max_commands=100, audit_refusal_burst=100)
     try:
         yield live
     finally:
@@ -312,3 +313,79 @@ async def test_aliases_survive_reconnects_and_a_server_restart(tmp_path: Path, n
         assert r.status_code == 200 and "You have no aliases" in r.json()["data"]["text"]
     finally:
         restarted.stop()
+
+
+async def test_an_alias_cannot_define_aliases_through_its_arguments(server: LiveServer) -> None:
+    name, token, _ = _player(server)
+    async with ws_player(server.ws_url, token, "alias-args") as p:
+        await p.until_event("room_state")
+        assert (await p.command("alias x $1 $2 $3"))["data"]["ok"] is True
+        refused = await p.command("x alias y look; look")
+        assert (refused["type"], refused["error_type"]) == ("error", "forbidden")
+        assert "cannot define or remove aliases" in refused["message"]
+        listed = await p.command("aliases")
+        assert "y = " not in listed["data"]["text"]
+    [record] = audited(server, name, error_type="forbidden", alias="x")
+    assert record["command"] == "x alias y look; look" and record["metadata"]["verb"] == "alias"
+
+
+SPOOFING = {
+    "\u202e": "U+202E RIGHT-TO-LEFT OVERRIDE",
+    "\u2067": "U+2067 RIGHT-TO-LEFT ISOLATE",
+    "\u200d": "U+200D ZERO WIDTH JOINER",
+    "\ufeff": "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+    "\U000e0069": "U+E0069 TAG LATIN SMALL LETTER I",
+    "\u2028": "U+2028 LINE SEPARATOR",
+    "\u034f": "U+034F COMBINING GRAPHEME JOINER",
+}
+
+
+async def test_invisible_and_direction_changing_characters_never_reach_other_players(
+    roomy_server: LiveServer,
+) -> None:
+    server = roomy_server
+    _, token, _ = _player(server)
+    _, listener_token, _ = _player(server)
+    async with (
+        ws_player(server.ws_url, listener_token, "listener") as listener,
+        ws_player(server.ws_url, token, "spoofer") as p,
+    ):
+        await listener.until_event("room_state")
+        await p.until_event("room_state")
+        for char, named in SPOOFING.items():
+            for line in (f"say gnp.{char}exe", f"emote waves{char} hi", f"'{char}hi"):
+                refused = await p.command(line)
+                assert (refused.get("type"), refused.get("error_type")) == ("error", "invalid_command"), (line, refused)
+                assert refused["message"] == f"Command refused: invisible or direction-changing character {named}."
+                assert char not in refused["message"]
+        # The verb of a look-alike admin command is refused as that verb.
+        forged = await p.command("t\u0435leport me")
+        assert (forged["type"], forged["error_type"]) == ("error", "forbidden") and "'teleport'" in forged["message"]
+        await p.command("say all clear")
+        chat = await listener.until_event("chat")
+        assert chat["data"]["content"] == "all clear", "the first chat heard is the clean one"
+
+
+async def test_a_flood_of_long_refused_lines_keeps_the_audit_log_small(
+    tmp_path: Path, nats_server: LocalNatsServer
+) -> None:
+    """200 lines of 16,000 characters, each refused: the audit log grows a few bytes per refusal."""
+    server = _serve(tmp_path, nats_server)
+    audit = audit_dir(server.config.logging.log_base)
+    try:
+        name, token, _ = _player(server)
+        async with ws_player(server.ws_url, token, "flood") as p:
+            await p.until_event("room_state")
+            replies = await burst(p, [f"say {i} " + "A" * 16_000 for i in range(200)])
+        assert all(r["type"] == "error" for r in replies)
+        kinds = {r["error_type"] for r in replies}
+        assert kinds == {"invalid_command", "rate_limited"}
+    finally:
+        server.stop()  # shutdown writes the held counts
+    size = sum(p.stat().st_size for p in audit.glob("audit-*"))
+    records = [r for r in audit_lines(server) if r["player"] == name]
+    assert sum(int(r["metadata"].get("count", 1)) for r in records) == 200, "every refusal is accounted for"
+    per_refusal = size / 200
+    print(f"audit bytes per refusal: {per_refusal:.1f} ({size} bytes for 200 refusals of 16,000 characters)")
+    assert per_refusal <= 512
+    assert all(len(r["command"]) <= 64 and r["command_length"] > 16_000 for r in records)

@@ -15,11 +15,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from mythos.commands.context import Actor
-from mythos.commands.security import PermissiveSecurity, SecurityVerdict
+from mythos.commands.security import SecurityVerdict
 from mythos.local_nats import LocalNatsServer
 from tests.factories import JWT_SECRET, PASSWORD, make_config, unique_name
 from tests.integration.conftest import LiveServer
 from tests.integration.realtime_clients import sse, ws_player
+from tests.security_doubles import PermissiveSecurity
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,10 @@ from fastapi import FastAPI
 
 from mythos.app import create_app
 from mythos.commands.context import Actor
-from mythos.commands.security import PermissiveSecurity, SecurityVerdict
+from mythos.commands.security import SecurityVerdict
 from mythos.services import AppServices
 from tests.factories import ADMIN_PASSWORD, PASSWORD, make_config
+from tests.security_doubles import PermissiveSecurity
 
 
 async def _token(client: httpx.AsyncClient, services: AppServices, name: str = "Alice") -> str:
