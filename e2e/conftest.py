@@ -3,7 +3,9 @@
 The suite runs in its own pytest process (sync Playwright breaks pytest-asyncio tests that
 share a process with it). Each test gets its own nats-server, Toxiproxy and mythos serving
 client/dist; the browser reaches mythos through the Toxiproxy link ``client-0``. The figures
-the scenarios record become reports/kpi/e2e.json when the session ends.
+the scenarios record become reports/kpi/e2e.json when the session ends, with the browser
+scenarios the session collected (planned), those that ran to the end (completed) and those
+that failed an assertion (their failures veto every e2e KPI).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import subprocess
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page
 
 from e2e.steps import TopologyFactory
-from harness.e2e import E2EFigures, write_e2e_report
+from harness.e2e import E2EFigures, ScenarioLedger, write_e2e_report
 from harness.paths import RunPaths
 from harness.required_tools import require_chromium
 from harness.topology import FAST_DETECTION_ENV, Topology, TopologySpec
@@ -33,6 +35,16 @@ CHROMIUM_ARGS = [
 ]
 BUILD_TIMEOUT_S = 600
 VIEWPORT = {"width": 1100, "height": 700}
+BROWSER_FIXTURES = frozenset({"topology", "make_topology"})
+"""A test that asks for one of these is a browser scenario (the rest of e2e/ is arithmetic)."""
+
+_FIGURES = pytest.StashKey[E2EFigures]()
+_LEDGER = pytest.StashKey[ScenarioLedger]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_FIGURES] = E2EFigures()
+    config.stash[_LEDGER] = ScenarioLedger()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +52,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in item.path.parents:
             item.add_marker(pytest.mark.e2e)
+
+
+def _is_scenario(item: pytest.Item) -> bool:
+    return bool(BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The planned scenarios: the browser tests left after selection (``-m``, ``-k``)."""
+    session.config.stash[_LEDGER].plan([item.nodeid for item in session.items if _is_scenario(item)])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    assertion = call.excinfo is not None and call.excinfo.errisinstance(AssertionError)
+    item.config.stash[_LEDGER].report(item.nodeid, report.when or call.when, report.outcome, assertion=assertion)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write reports/kpi/e2e.json when browser scenarios were collected, however the session ended."""
+    ledger = session.config.stash[_LEDGER]
+    if ledger.planned:
+        write_e2e_report(session.config.stash[_FIGURES], ledger=ledger)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,11 +107,9 @@ def client_dist() -> Path:
 
 
 @pytest.fixture(scope="session")
-def figures() -> Iterator[E2EFigures]:
-    """What the scenarios measured; written to reports/kpi/e2e.json at the end of the session."""
-    collected = E2EFigures()
-    yield collected
-    write_e2e_report(collected)
+def figures(pytestconfig: pytest.Config) -> E2EFigures:
+    """What the scenarios measured; written to reports/kpi/e2e.json when the session finishes."""
+    return pytestconfig.stash[_FIGURES]
 
 
 @pytest.fixture

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from harness.e2e import LONG_OUTAGE, E2EFigures, LoopCheck, e2e_kpis, percentile, write_e2e_report
+from harness.e2e import (
+    LONG_OUTAGE,
+    E2EFigures,
+    LoopCheck,
+    ScenarioLedger,
+    attempts_seen,
+    e2e_kpis,
+    percentile,
+    write_e2e_report,
+)
 from harness.kpi import load_suite
+
+E2E_KPIS = ("connection_recovery_s", "infinite_reconnect_loops", "connection_success_rate")
+LOGIN = "e2e/test_login.py::test_login"
+OUTAGE = "e2e/test_long_outage.py::test_long_outage"
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -38,7 +52,7 @@ def test_kpis_from_figures_pass_and_fail_on_the_values(tmp_path: Path) -> None:
     assert by_id["connection_recovery_s"].value == 6.0 and not by_id["connection_recovery_s"].passed
     assert by_id["infinite_reconnect_loops"].value == 11.0 and not by_id["infinite_reconnect_loops"].passed
     assert by_id["connection_success_rate"].value == pytest.approx(2 / 3)
-    report = load_suite(write_e2e_report(figures, out_dir=tmp_path))
+    report = load_suite(write_e2e_report(figures, out_dir=tmp_path, ledger=ScenarioLedger()))
     assert report.suite == "e2e" and len(report.kpis) == 3
 
 
@@ -48,3 +62,107 @@ def test_unmeasured_kpis_are_reported_as_such() -> None:
     results = e2e_kpis(figures)
     assert [k.value for k in results] == [None, None, None]
     assert all(not k.passed and k.evidence.startswith("not measured") for k in results)
+
+
+def _attempt_log(attempts: range) -> list[dict]:
+    """The client's transition log through an outage: reconnecting, one entry per attempt."""
+    return [{"t": 1000.0 + n, "to": "reconnecting", "event": "RETRY", "attempts": n} for n in attempts]
+
+
+def test_a_reconnect_loop_is_a_failing_value_not_a_missing_one() -> None:
+    """A client that never gives up: 300 stream requests against a budget of 128 (+1 for the drop)."""
+    requests = [f"http://127.0.0.1/api/events?attempt={n}" for n in range(300)]
+    figures = E2EFigures()
+    figures.loop_check(LONG_OUTAGE, attempts_seen(requests, _attempt_log(range(1, 301))), 128)
+    loops = {k.id: k for k in e2e_kpis(figures)}["infinite_reconnect_loops"]
+    assert loops.value == 300 - 129
+    assert loops.measured and not loops.passed
+
+
+def test_attempts_seen_takes_the_higher_of_requests_and_the_clients_own_count() -> None:
+    # A machine that resets its counter still sends requests...
+    assert attempts_seen(["r"] * 200, _attempt_log(range(1, 11))) == 200
+    # ...and attempts the request counter cannot see still count up in the client's log.
+    assert attempts_seen(["r"] * 3, _attempt_log(range(1, 151))) == 150
+    assert attempts_seen([], []) == 0
+
+
+def test_a_bounded_outage_measures_zero() -> None:
+    figures = E2EFigures()
+    figures.loop_check(LONG_OUTAGE, attempts_seen(["r"] * 129, _attempt_log(range(1, 129))), 128)
+    loops = {k.id: k for k in e2e_kpis(figures)}["infinite_reconnect_loops"]
+    assert loops.value == 0.0 and loops.passed
+
+
+def _measured_everything() -> E2EFigures:
+    figures = E2EFigures()
+    figures.recovery("server_restart", 0.4)
+    figures.loop_check(LONG_OUTAGE, 129, 128)
+    figures.connection(True)
+    return figures
+
+
+def _written(tmp_path: Path, ledger: ScenarioLedger) -> dict:
+    """The file as written, plus ``passing``: the KPIs the gate may pass under write_suite's contract
+    (a missing scenario makes every KPI not measured, a failure vetoes them all)."""
+    path = write_e2e_report(_measured_everything(), out_dir=tmp_path, ledger=ledger)
+    data: dict = json.loads(path.read_text(encoding="utf-8"))
+    report = load_suite(path)
+    whole = not report.missing_scenarios and not report.failures
+    data["passing"] = {k.id for k in report.kpis if k.passed and whole}
+    return data
+
+
+def _phases(ledger: ScenarioLedger, scenario: str, call: str, *, assertion: bool = False,
+            teardown: str = "passed") -> None:
+    ledger.report(scenario, "setup", "passed")
+    ledger.report(scenario, "call", call, assertion=assertion)
+    ledger.report(scenario, "teardown", teardown)
+
+
+def test_every_planned_scenario_completed_lets_the_kpis_pass(tmp_path: Path) -> None:
+    ledger = ScenarioLedger()
+    ledger.plan([LOGIN, OUTAGE])
+    _phases(ledger, LOGIN, "passed")
+    _phases(ledger, OUTAGE, "passed")
+    data = _written(tmp_path, ledger)
+    assert data["planned"] == [LOGIN, OUTAGE] and data["completed"] == [LOGIN, OUTAGE]
+    assert data["passing"] == set(E2E_KPIS), data["kpis"]
+
+
+def test_a_failed_assertion_vetoes_every_e2e_kpi(tmp_path: Path) -> None:
+    ledger = ScenarioLedger()
+    ledger.plan([LOGIN, OUTAGE])
+    _phases(ledger, LOGIN, "passed")
+    _phases(ledger, OUTAGE, "failed", assertion=True)
+    assert ledger.completed == [LOGIN, OUTAGE] and ledger.failures == [OUTAGE]
+    data = _written(tmp_path, ledger)
+    assert {k["id"] for k in data["kpis"]} == set(E2E_KPIS)
+    assert data["failures"] == [OUTAGE]
+    assert not data["passing"], data["kpis"]
+
+
+@pytest.mark.parametrize("how", ["raised", "skipped", "setup error", "teardown error", "never ran"])
+def test_a_scenario_that_did_not_finish_leaves_the_kpis_not_measured(tmp_path: Path, how: str) -> None:
+    ledger = ScenarioLedger()
+    ledger.plan([LOGIN, OUTAGE])
+    _phases(ledger, LOGIN, "passed")
+    if how == "raised":
+        _phases(ledger, OUTAGE, "failed", assertion=False)
+    elif how == "skipped":
+        ledger.report(OUTAGE, "setup", "skipped")
+    elif how == "setup error":
+        ledger.report(OUTAGE, "setup", "failed")
+    elif how == "teardown error":
+        _phases(ledger, OUTAGE, "passed", teardown="failed")
+    assert ledger.completed == [LOGIN] and ledger.failures == []
+    data = _written(tmp_path, ledger)
+    assert data["completed"] == [LOGIN]
+    assert not data["passing"], data["kpis"]
+
+
+def test_the_ledger_ignores_tests_that_are_not_planned_scenarios() -> None:
+    ledger = ScenarioLedger()
+    ledger.plan([LOGIN])
+    ledger.report("e2e/test_figures.py::test_percentile_is_nearest_rank", "call", "passed")
+    assert ledger.completed == []

@@ -1,21 +1,35 @@
 """The browser suite's figures and how they become ``reports/kpi/e2e.json``.
 
-Scenarios record what they measured into one :class:`E2EFigures` per test session; at the end
-:func:`e2e_kpis` turns the figures into catalogue KPIs. A KPI whose scenario did not run is
-written as "not measured" (and so fails the gate) rather than guessed.
+Scenarios record what they measured into one :class:`E2EFigures` per test session, each figure
+before the assertions that judge it; :class:`ScenarioLedger` keeps which browser scenarios were
+collected, which ran to the end and which failed an assertion. At the end :func:`e2e_kpis`
+turns the figures into catalogue KPIs and :func:`write_e2e_report` writes them with that ledger:
+a scenario that raised or was skipped leaves every e2e KPI "not measured", a failed assertion
+vetoes them. A KPI whose scenario did not run is written as "not measured", never guessed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, not_measured, write_suite
 
-__all__ = ["LONG_OUTAGE", "SUITE", "E2EFigures", "LoopCheck", "Recovery", "e2e_kpis", "percentile", "write_e2e_report"]
+__all__ = [
+    "LONG_OUTAGE",
+    "SUITE",
+    "E2EFigures",
+    "LoopCheck",
+    "Recovery",
+    "ScenarioLedger",
+    "attempts_seen",
+    "e2e_kpis",
+    "percentile",
+    "write_e2e_report",
+]
 
 SUITE = "e2e"
 LONG_OUTAGE = "long_outage"
@@ -31,6 +45,17 @@ def percentile(values: Sequence[float], pct: float) -> float:
     ordered = sorted(values)
     rank = math.ceil(pct / 100 * len(ordered))
     return ordered[rank - 1]
+
+
+def attempts_seen(requests: Sequence[object], log: Sequence[Mapping[str, object]] = ()) -> int:
+    """Connection attempts in a watched span: the browser's stream requests, or the client's own count
+    (the highest ``attempts`` in its transition log) when that is higher.
+
+    Either can reveal a loop the other hides: a machine that resets its counter still sends requests,
+    and attempts made over a transport the request counter does not see still count up.
+    """
+    logged = max((int(str(entry.get("attempts", 0))) for entry in log), default=0)
+    return max(len(requests), logged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +147,42 @@ def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
     return results
 
 
-def write_e2e_report(figures: E2EFigures, out_dir: Path = DEFAULT_OUT_DIR) -> Path:
-    """Write ``<out_dir>/e2e.json`` (replacing the previous run's)."""
-    return write_suite(SUITE, e2e_kpis(figures), started=figures.started,
-                       finished=datetime.now(UTC), out_dir=out_dir)
+@dataclass(slots=True)
+class ScenarioLedger:
+    """Which browser scenarios the session collected, which ran to the end, which failed an assertion.
+
+    Fed with pytest's phase reports: a scenario completes when its test body ran to its end or
+    stopped at a failed assertion (it measured; the assertion goes to ``failures``). A scenario
+    whose setup or teardown raised, whose body raised anything but an assertion, or that was
+    skipped does not complete.
+    """
+
+    planned: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _broken: set[str] = field(default_factory=set)
+
+    def plan(self, scenarios: Sequence[str]) -> None:
+        self.planned = list(scenarios)
+
+    def report(self, scenario: str, when: str, outcome: str, *, assertion: bool = False) -> None:
+        """One phase report (``when`` setup/call/teardown, ``outcome`` passed/failed/skipped)."""
+        if scenario not in self.planned:
+            return
+        if when == "call" and (outcome == "passed" or (outcome == "failed" and assertion)):
+            if outcome == "failed":
+                self.failures.append(scenario)
+            if scenario not in self._broken and scenario not in self.completed:
+                self.completed.append(scenario)
+        elif outcome != "passed":
+            self._broken.add(scenario)
+            if scenario in self.completed:
+                self.completed.remove(scenario)
+
+
+def write_e2e_report(figures: E2EFigures, out_dir: Path = DEFAULT_OUT_DIR, *, ledger: ScenarioLedger) -> Path:
+    """Write ``<out_dir>/e2e.json`` (replacing the previous run's), with the planned and completed
+    scenarios and the failed assertions of ``ledger``."""
+    return write_suite(SUITE, e2e_kpis(figures), started=figures.started, finished=datetime.now(UTC),
+                       out_dir=out_dir, planned=list(ledger.planned), completed=list(ledger.completed),
+                       failures=tuple(ledger.failures))

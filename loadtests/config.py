@@ -17,9 +17,17 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CONFIG_ENV", "LoadConfig", "NoInviteLeft", "append_records", "claim_invite"]
+__all__ = ["CONFIG_ENV", "LoadConfig", "NoInviteLeft", "append_records", "claim_invite", "latency_bucket"]
 
 CONFIG_ENV = "MYTHOS_LOAD_CONFIG"
+
+
+def latency_bucket(ms: float) -> int:
+    """Locust's rounding of a response time: exact below 100 ms, then 2 significant digits."""
+    if ms < 100:
+        return round(ms)
+    digits = 10 ** (len(str(round(ms))) - 2)
+    return round(ms / digits) * digits
 
 
 class NoInviteLeft(RuntimeError):

@@ -2,7 +2,10 @@
 
 Every command and its reply is one Locust request (``events.request``): request_type is the
 player's role, name the command's verb, response_time the real round trip. Refusals (error
-frames such as ``rate_limited``) are reported as failures named by their error_type.
+frames such as ``rate_limited``) are reported under ``<role>-refused`` as failures named by
+their error_type, so Locust's ``<role>`` entry holds the accepted commands (and timeouts) only.
+Each player also keeps its own histogram of those round trips after the warm-up
+(``latency_ms``): the load KPIs are computed from it, never from a sample that mixes in refusals.
 
 Reply matching relies on the protocol: the server runs one connection's commands in order and
 answers each with exactly one frame (a ``command_result`` envelope or an error frame), so the
@@ -35,7 +38,7 @@ from gevent.event import AsyncResult, Event
 from locust import User, events
 from locust.exception import StopUser
 
-from loadtests.config import LoadConfig, append_records, claim_invite
+from loadtests.config import LoadConfig, append_records, claim_invite, latency_bucket
 
 __all__ = ["CHAT_MARK", "MythosPlayer", "PlayerConnection", "PlayerRecord", "load_config"]
 
@@ -102,6 +105,9 @@ class PlayerRecord:
     first_reply: float | None = None
     last_reply: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    latency_ms: collections.Counter[int] = field(default_factory=collections.Counter)
+    """Round trips of accepted commands after the warm-up (timeouts at the patience), by ms bucket."""
+    latency_ms_warmup: collections.Counter[int] = field(default_factory=collections.Counter)
     flushed: bool = False
 
     def __post_init__(self) -> None:
@@ -132,6 +138,8 @@ class PlayerRecord:
             "reply_span_s": span(self.first_reply, self.last_reply),
             "max_executed_in_window": self.executed_window.peak,
             "max_room_states_in_window": self.room_state_window.peak,
+            "latency_ms": {str(k): v for k, v in sorted(self.latency_ms.items())},
+            "latency_ms_warmup": {str(k): v for k, v in sorted(self.latency_ms_warmup.items())},
             **self.extra,
         }
 
@@ -227,9 +235,14 @@ class PlayerConnection:
                 record.game_errors += 1
         if pending.abandoned:
             return
-        events.request.fire(request_type=self.player.report_type, name=pending.name,
-                            response_time=(now - pending.sent_at) * 1000.0, response_length=length,
-                            exception=exception, context={})
+        took_ms = (now - pending.sent_at) * 1000.0
+        report_type = self.player.report_type
+        if exception is None:
+            self.player.sample_latency(took_ms)
+        else:
+            report_type = f"{report_type}-refused"
+        events.request.fire(request_type=report_type, name=pending.name, response_time=took_ms,
+                            response_length=length, exception=exception, context={})
         if pending.result is not None:
             pending.result.set(frame)
 
@@ -256,6 +269,7 @@ class PlayerConnection:
         except gevent.Timeout:
             pending.abandoned = True
             record.timeouts += 1
+            self.player.sample_latency(timeout * 1000.0)  # at least this long: a lower bound, never hidden
             events.request.fire(request_type=self.player.report_type, name=pending.name,
                                 response_time=timeout * 1000.0, response_length=0,
                                 exception=ReplyTimeout(f"no reply in {timeout} s"), context={})
@@ -301,6 +315,11 @@ class MythosPlayer(User):
     def report_type(self) -> str:
         """The Locust request_type of a round trip now: the role, or ``<role>-warmup`` before the window opens."""
         return self.role if time.time() >= self.cfg.measure_after_epoch else f"{self.role}-warmup"
+
+    def sample_latency(self, ms: float) -> None:
+        """Count one accepted (or timed-out) round trip in this player's histogram."""
+        warm = time.time() < self.cfg.measure_after_epoch
+        (self.record.latency_ms_warmup if warm else self.record.latency_ms)[latency_bucket(ms)] += 1
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_start(self) -> None:

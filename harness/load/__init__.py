@@ -14,11 +14,20 @@ from harness.load.figures import (
     flood_figures,
     percentile,
 )
-from harness.load.results import LoadResult, ScenarioRun, failed, headline
+from harness.load.results import LoadResult, ScenarioRun, control_verdict, failed, headline, load_kpis, outcome
 from harness.load.runner import run_load
-from harness.load.scenarios import RATE_LIMIT, RATE_WINDOW_S, SCENARIOS, LoadScenario
+from harness.load.scenarios import (
+    CONTROL_RATE_LIMIT,
+    NEGATIVE_CONTROL,
+    RATE_LIMIT,
+    RATE_WINDOW_S,
+    SCENARIOS,
+    LoadScenario,
+)
 
 __all__ = [
+    "CONTROL_RATE_LIMIT",
+    "NEGATIVE_CONTROL",
     "RATE_LIMIT",
     "RATE_WINDOW_S",
     "SCENARIOS",
@@ -29,9 +38,12 @@ __all__ = [
     "capacity_figures",
     "chat_figures",
     "connection_figures",
+    "control_verdict",
     "failed",
     "flood_figures",
     "headline",
+    "load_kpis",
+    "outcome",
     "percentile",
     "run_load",
 ]

@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.kpi import KPIResult, kpi_from_catalogue, not_measured
-from harness.load.scenarios import RATE_LIMIT, RATE_WINDOW_S
+from harness.kpi import KPIResult, kpi_from_catalogue, not_measured, write_suite
+from harness.load.scenarios import CONTROL_RATE_LIMIT, NEGATIVE_CONTROL, RATE_LIMIT, RATE_WINDOW_S
 
-__all__ = ["LoadResult", "ScenarioRun", "failed", "flood_kpis", "headline", "write_summary"]
+__all__ = ["LoadResult", "ScenarioRun", "control_verdict", "failed", "headline", "load_kpis", "outcome",
+           "write_load_suite", "write_summary"]
 
 
 @dataclass
@@ -44,41 +45,129 @@ class ScenarioRun:
 
 @dataclass
 class LoadResult:
+    """One ``run_load``: the runs, what the suite meant to run and finished, and the files written."""
+
     runs: list[ScenarioRun]
     kpi_path: Path | None
     summary_path: Path
+    planned: tuple[str, ...] = ()
+    completed: tuple[str, ...] = ()
+    failures: tuple[str, ...] = ()
 
     def run(self, name: str) -> ScenarioRun | None:
         return next((r for r in self.runs if r.name == name), None)
 
 
-def flood_kpis(flood: ScenarioRun | None, runs: Sequence[ScenarioRun]) -> list[KPIResult]:
-    """The load suite's catalogue KPIs; the connection rate pools every scenario of this run."""
-    kpis: list[KPIResult] = []
+def _finished(run: ScenarioRun) -> bool:
+    return run.error is None and not run.timed_out
+
+
+def _is_control(run: ScenarioRun) -> bool:
+    return run.name == NEGATIVE_CONTROL
+
+
+def control_verdict(control: ScenarioRun) -> tuple[bool, str | None]:
+    """(completed, failure) of the negative control: it completes when it ran and measured a ratio;
+    it fails when that ratio, measured against a limit raised far above the flood, still passes."""
+    ratio = control.figures.get("dos_blocked_ratio")
+    if not _finished(control) or ratio is None:
+        return False, None
+    if kpi_from_catalogue("dos_blocked_ratio", ratio, "negative control").passed:
+        return True, (f"{NEGATIVE_CONTROL}: dos_blocked_ratio {ratio:.3f} passes against a limit of "
+                      f"{CONTROL_RATE_LIMIT}/s, so the figure cannot tell a missing limiter")
+    return True, None
+
+
+def outcome(runs: Sequence[ScenarioRun]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(completed scenarios, failed non-KPI assertions) of a load run.
+
+    A scenario completes when Locust ran it to the end (the control: and measured its ratio).
+    The failures veto every load KPI: a negative control whose KPI passed, compliant players
+    that waited in vain, an alias flood that ran more commands than the limit.
+    """
+    completed: list[str] = []
+    failures: list[str] = []
+    for run in runs:
+        if _is_control(run):
+            done, failure = control_verdict(run)
+            if failure:
+                failures.append(failure)
+        else:
+            done = _finished(run)
+        if done:
+            completed.append(run.name)
+        f = run.figures
+        if run.name == "flood" and int(f.get("compliant_timeouts") or 0) > 0:
+            failures.append(f"flood: {f['compliant_timeouts']} commands of compliant players got no reply "
+                            f"in time")
+        if run.name == "alias_amplification" and f.get("capped") is False:
+            failures.append(f"alias_amplification: {f['executed_commands_per_s_max']:.1f} commands/s executed "
+                            f"per attacker, limit {f['limit_per_s']:g}/s")
+    return tuple(completed), tuple(failures)
+
+
+def load_kpis(runs: Sequence[ScenarioRun]) -> list[KPIResult]:
+    """The load suite's catalogue KPIs, every one of them written, measured or not.
+
+    ``compliant_refusals`` is its own KPI (a server that refuses everyone blocks every excess
+    command too), and ``compliant_p99_under_flood`` is the p99 over accepted commands only, with
+    its sample size. The connection rate pools every scenario of this run but the control.
+    """
     evidence = "loadtests/flood.py via harness.load"
-    if flood is not None:
-        f = flood.figures
-        if f.get("dos_blocked_ratio") is None:
-            kpis.append(not_measured("dos_blocked_ratio", f"no excess commands answered ({flood.error or 'see run'})"))
-        else:
-            kpis.append(kpi_from_catalogue(
-                "dos_blocked_ratio", f["dos_blocked_ratio"],
-                f"{evidence}: {f['excess_refused']:.0f} of {f['excess']:.0f} excess commands refused "
-                f"({f['attackers']} attackers); compliant refusals: {f['compliant_refusals']} "
-                f"over {f['compliant_commands']} commands"))
-        if f.get("compliant_p99_ms") is None:
-            kpis.append(not_measured("compliant_p99_under_flood", "no compliant round trips recorded"))
-        else:
-            kpis.append(kpi_from_catalogue("compliant_p99_under_flood", f["compliant_p99_ms"],
-                                           f"{evidence}: p99 of {f['compliant_measured']} compliant round trips "
-                                           f"after the warm-up, {f['attackers']} attackers at 50 cmd/s"))
-    attempts = sum(int(r.connection.get("attempts", 0)) for r in runs)
-    successes = sum(int(r.connection.get("successes", 0)) for r in runs)
+    flood = next((r for r in runs if r.name == "flood"), None)
+    f = flood.figures if flood is not None else {}
+    why = "the flood scenario did not run" if flood is None else f"flood: {flood.error or 'no figures'}"
+    kpis: list[KPIResult] = []
+    if f.get("dos_blocked_ratio") is None:
+        kpis.append(not_measured("dos_blocked_ratio", f"no excess commands answered ({why})"))
+    else:
+        kpis.append(kpi_from_catalogue(
+            "dos_blocked_ratio", f["dos_blocked_ratio"],
+            f"{evidence}: {f['excess_refused']:.0f} of {f['excess']:.0f} excess commands refused "
+            f"({f['attackers']} attackers at 50 cmd/s, limit {RATE_LIMIT} per {RATE_WINDOW_S:g} s)",
+            sample=round(f["excess"])))
+    if not f.get("compliant_commands"):
+        kpis.append(not_measured("compliant_refusals", f"no compliant player sent a command ({why})"))
+    else:
+        kpis.append(kpi_from_catalogue(
+            "compliant_refusals", f["compliant_refusals"],
+            f"{evidence}: {f['compliant_refusals']} of {f['compliant_commands']} commands of "
+            f"{f['players']} compliant players refused during the flood", sample=int(f["compliant_commands"])))
+    if f.get("compliant_p99_ms") is None:
+        kpis.append(not_measured("compliant_p99_under_flood",
+                                 f"no accepted command of a compliant player after the warm-up ({why})"))
+    else:
+        kpis.append(kpi_from_catalogue(
+            "compliant_p99_under_flood", f["compliant_p99_ms"],
+            f"{evidence}: p99 of {f['compliant_measured']} round trips of commands the server accepted "
+            f"from compliant players after the warm-up ({f['compliant_refusals']} refusals left out, "
+            f"{f['compliant_timeouts']} timeouts counted at the patience), {f['attackers']} attackers "
+            f"at 50 cmd/s", sample=int(f["compliant_measured"])))
+    pooled = [r for r in runs if not _is_control(r)]
+    attempts = sum(int(r.connection.get("attempts", 0)) for r in pooled)
+    successes = sum(int(r.connection.get("successes", 0)) for r in pooled)
     if attempts:
         kpis.append(kpi_from_catalogue("connection_success_rate", successes / attempts,
-                                       f"loadtests via harness.load ({', '.join(r.name for r in runs)}): "
-                                       f"{successes} of {attempts} players registered, logged in and connected"))
+                                       f"loadtests via harness.load ({', '.join(r.name for r in pooled)}): "
+                                       f"{successes} of {attempts} players registered, logged in and connected",
+                                       sample=attempts))
+    else:
+        kpis.append(not_measured("connection_success_rate", "no load player tried to connect"))
     return kpis
+
+
+def write_load_suite(runs: Sequence[ScenarioRun], planned: Sequence[str], *, started: datetime,
+                     out_dir: Path) -> tuple[Path, tuple[str, ...], tuple[str, ...]]:
+    """Write ``<out_dir>/load.json`` for one load run: (path, completed, failures).
+
+    The file replaces the last one: it declares the scenarios this run planned and completed, so
+    a scenario that did not finish leaves every load KPI "not measured", and a failed non-KPI
+    assertion (the negative control's) vetoes them.
+    """
+    completed, failures = outcome(runs)
+    path = write_suite("load", load_kpis(runs), started=started, finished=datetime.now(UTC), out_dir=out_dir,
+                       planned=list(planned), completed=list(completed), failures=failures)
+    return path, completed, failures
 
 
 def write_summary(path: Path, runs: Sequence[ScenarioRun], *, short: bool, workers: int) -> Path:
@@ -100,7 +189,7 @@ def _num(value: Any, fmt: str = ".3g") -> str:
 def headline(run: ScenarioRun) -> str:
     """One line of the figures that matter for ``run``'s scenario (for the CLI's table)."""
     f = run.figures
-    if run.name == "flood":
+    if run.name in ("flood", NEGATIVE_CONTROL):
         return (f"dos_blocked_ratio {_num(f.get('dos_blocked_ratio'), '.4f')}, compliant refusals "
                 f"{f.get('compliant_refusals')}, compliant p99 {_num(f.get('compliant_p99_ms'))} ms")
     if run.name == "alias_amplification":
@@ -116,18 +205,17 @@ def headline(run: ScenarioRun) -> str:
 
 
 def failed(result: LoadResult) -> list[str]:
-    """Why ``harness load`` should exit 1: a Locust run that failed, a load KPI below its spec, a refused
-    compliant player, or an alias flood that ran more than the limit."""
-    reasons = [f"{r.name}: {r.error.splitlines()[0]}" for r in result.runs if r.error]
-    flood = result.run("flood")
-    if flood is not None and flood.figures.get("compliant_refusals"):
-        reasons.append(f"flood: {flood.figures['compliant_refusals']} refusals of compliant players")
-    alias = result.run("alias_amplification")
-    if alias is not None and alias.figures.get("capped") is False:
-        reasons.append(f"alias_amplification: {alias.figures['executed_commands_per_s_max']:.1f} commands/s "
-                       f"executed per attacker, limit {alias.figures['limit_per_s']:g}/s")
-    if result.kpi_path is not None:
+    """Why ``harness load`` should exit 1: a scenario that did not finish, a failed non-KPI assertion
+    (the negative control among them), or a load KPI that does not pass in the written file."""
+    broken = [r for r in result.runs if r.error or r.timed_out]
+    reasons = [f"{r.name}: {r.error.splitlines()[0] if r.error else 'timed out'}" for r in broken]
+    reasons += [f"{name}: did not complete" for name in result.planned
+                if name not in result.completed and name not in {r.name for r in broken}]
+    reasons += list(result.failures)
+    if result.kpi_path is None:
+        reasons.append("no load KPI file written")
+    else:
         report = json.loads(result.kpi_path.read_text(encoding="utf-8"))
         reasons += [f"{k['id']} = {k['value']} fails {k['comparator']} {k['threshold']}"
-                    for k in report["kpis"] if not k["passed"]]
+                    for k in report["kpis"] if not k.get("passed")]
     return reasons

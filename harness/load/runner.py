@@ -23,9 +23,8 @@ from typing import Any
 
 import psutil
 
-from harness.kpi import write_suite
 from harness.load.figures import alias_figures, capacity_figures, chat_figures, connection_figures, flood_figures
-from harness.load.results import LoadResult, ScenarioRun, flood_kpis, write_summary
+from harness.load.results import LoadResult, ScenarioRun, write_load_suite, write_summary
 from harness.load.scenarios import RATE_LIMIT, RATE_WINDOW_S, SCENARIOS, LoadScenario
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.services.mythos import MythosServer
@@ -139,14 +138,13 @@ def analyse(scenario: LoadScenario, out_dir: Path,
             settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(figures, connection figures) of a finished scenario from the files it left in ``out_dir``."""
     records = _read_records(out_dir / "players.jsonl")
-    stats = _read_json(out_dir / "locust.json", [])
     limit, window = int(settings["rate_limit"]), float(settings["rate_window_s"])
-    if scenario.name == "flood":
-        figures = flood_figures(records, stats, limit=limit, window_s=window)
-    elif scenario.name == "alias_amplification":
+    if scenario.kind == "flood":
+        figures = flood_figures(records, limit=limit, window_s=window)
+    elif scenario.kind == "alias_amplification":
         figures = alias_figures(records, limit=limit, window_s=window, alias_size=int(settings["alias_size"]))
-    elif scenario.name == "chat_fanout":
-        figures = chat_figures(records, stats)
+    elif scenario.kind == "chat_fanout":
+        figures = chat_figures(records, _read_json(out_dir / "locust.json", []))
     else:
         figures = capacity_figures(_read_json(out_dir / "capacity_steps.json", {}))
     return figures, connection_figures(records)
@@ -154,8 +152,8 @@ def analyse(scenario: LoadScenario, out_dir: Path,
 
 def run_scenario(scenario: LoadScenario, *, short: bool, workers: int, duration: float | None,
                  reports: Path, progress: Progress, server_env: Mapping[str, str] | None = None) -> ScenarioRun:
-    """Run one scenario; ``server_env`` overrides the server's variables (negative controls only:
-    the figures always measure against RATE_LIMIT per RATE_WINDOW_S)."""
+    """Run one scenario; the scenario's and then ``server_env``'s variables override the server's
+    (negative controls only: the figures always measure against RATE_LIMIT per RATE_WINDOW_S)."""
     out_dir = reports / "load" / scenario.name
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob("*"):
@@ -174,7 +172,7 @@ def run_scenario(scenario: LoadScenario, *, short: bool, workers: int, duration:
     with NatsServer(paths.log_dir) as nats, MythosServer(
         paths.run_dir, paths.log_dir, nats_url=nats.url,
         extra_env={"RATE_LIMIT_MAX_COMMANDS": str(RATE_LIMIT), "RATE_LIMIT_WINDOW_SECONDS": str(RATE_WINDOW_S),
-                   **(server_env or {})},
+                   **(scenario.server_env or {}), **(server_env or {})},
     ) as server:
         invites = paths.run_dir / "load-invites.json"
         invites.write_text(json.dumps(InviteStore(server.invites_file).create(users)), encoding="utf-8")
@@ -214,19 +212,31 @@ def run_scenario(scenario: LoadScenario, *, short: bool, workers: int, duration:
     return run
 
 
+def _run_guarded(scenario: LoadScenario, reports: Path, say: Progress, **kwargs: Any) -> ScenarioRun:
+    """``run_scenario``, with a scenario that raised (a server that would not start) kept as a failed run:
+    the other scenarios still run, and this one is missing from the completed list."""
+    try:
+        return run_scenario(scenario, reports=reports, progress=say, **kwargs)
+    except Exception as exc:
+        say(f"{scenario.name}: failed: {exc}")
+        run = ScenarioRun(scenario.name, reports / "load" / scenario.name)
+        run.error = f"{type(exc).__name__}: {exc}"
+        return run
+
+
 def run_load(names: Sequence[str] = (), *, workers: int = 1, duration: float | None = None, short: bool = False,
              reports: Path = DEFAULT_REPORTS, progress: Progress | None = None,
              server_env: Mapping[str, str] | None = None) -> LoadResult:
-    """Run the named scenarios (all when none) one after another, then write the KPI and summary files."""
+    """Run the named scenarios (all when none, the negative control included) one after another,
+    then write the KPI file, declaring what was planned, what completed and what failed."""
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown load scenario(s) {unknown}; available: {', '.join(SCENARIOS)}")
     say = progress or (lambda _msg: None)
     started = datetime.now(UTC)
-    runs = [run_scenario(SCENARIOS[n], short=short, workers=workers, duration=duration, reports=reports,
-                         progress=say, server_env=server_env) for n in (names or list(SCENARIOS))]
-    kpis = flood_kpis(next((r for r in runs if r.name == "flood"), None), runs)
-    kpi_path = write_suite("load", kpis, started=started, finished=datetime.now(UTC), out_dir=reports / "kpi",
-                           merge=True) if kpis else None
-    return LoadResult(runs, kpi_path, write_summary(reports / "load" / "summary.json", runs, short=short,
-                                                    workers=workers))
+    planned = tuple(names or SCENARIOS)
+    runs = [_run_guarded(SCENARIOS[n], reports, say, short=short, workers=workers, server_env=server_env,
+                         duration=None if SCENARIOS[n].control_of else duration) for n in planned]
+    kpi_path, completed, failures = write_load_suite(runs, planned, started=started, out_dir=reports / "kpi")
+    summary = write_summary(reports / "load" / "summary.json", runs, short=short, workers=workers)
+    return LoadResult(runs, kpi_path, summary, planned, completed, failures)

@@ -17,7 +17,7 @@ from harness.load import (
     flood_figures,
     percentile,
 )
-from loadtests.config import LoadConfig, NoInviteLeft, append_records, claim_invite
+from loadtests.config import LoadConfig, NoInviteLeft, append_records, claim_invite, latency_bucket
 
 pytestmark = pytest.mark.unit
 
@@ -28,38 +28,51 @@ def attacker(executed: int, refused: int, span: float = 10.0, peak: int = 10) ->
             "max_executed_in_window": peak, "timeouts": 0, "connect_ok": True}
 
 
-def player(refused: dict | None = None) -> dict:
-    return {"role": "player", "sent": 20, "executed": 20 - sum((refused or {}).values()),
-            "refused": refused or {}, "timeouts": 0, "connect_ok": True}
-
-
-PLAYER_STATS = [{"method": "player", "name": "look", "response_times": {"3": 98, "40": 1, "150": 1}},
-                {"method": "attacker", "name": "look", "response_times": {"900": 50}}]
+def player(refused: dict | None = None, latency: dict | None = None, timeouts: int = 0) -> dict:
+    executed = 20 - sum((refused or {}).values()) - timeouts
+    return {"role": "player", "sent": 20, "executed": executed, "refused": refused or {}, "timeouts": timeouts,
+            "connect_ok": True, "latency_ms": latency if latency is not None else {"3": executed},
+            "latency_ms_warmup": {"900": 1}}
 
 
 def test_a_perfect_limiter_blocks_all_excess() -> None:
     # 10 s at 50/s against 10/s: 110 may run (limit x (span + 1 window)), the rest is excess.
-    f = flood_figures([attacker(100, 400), player()], PLAYER_STATS, limit=10, window_s=1.0)
+    f = flood_figures([attacker(100, 400), player()], limit=10, window_s=1.0)
     assert f["excess"] == 390
     assert f["dos_blocked_ratio"] == 1.0
     assert f["compliant_refusals"] == 0
 
 
 def test_a_missing_limiter_blocks_nothing() -> None:
-    f = flood_figures([attacker(500, 0)], [], limit=10, window_s=1.0)
+    f = flood_figures([attacker(500, 0)], limit=10, window_s=1.0)
     assert f["dos_blocked_ratio"] == 0.0
 
 
 def test_a_leaky_limiter_scores_below_one() -> None:
-    f = flood_figures([attacker(300, 200)], [], limit=10, window_s=1.0)
+    f = flood_figures([attacker(300, 200)], limit=10, window_s=1.0)
     assert f["dos_blocked_ratio"] == pytest.approx(200 / 390)
 
 
-def test_compliant_refusals_and_p99_come_from_the_players_only() -> None:
-    f = flood_figures([attacker(100, 400), player({"rate_limited": 2})], PLAYER_STATS, limit=10, window_s=1.0)
+def test_compliant_refusals_and_p99_come_from_the_players_accepted_commands() -> None:
+    # 98 fast, 1 at 40 ms, 1 at 150 ms accepted; the two refusals are in no histogram.
+    f = flood_figures([attacker(100, 400), player({"rate_limited": 2}, {"3": 98, "40": 1, "150": 1})],
+                      limit=10, window_s=1.0)
     assert f["compliant_refusals"] == 2
+    assert f["compliant_measured"] == 100
     assert f["compliant_p99_ms"] == 40.0
     assert f["compliant_p50_ms"] == 3.0
+    assert f["compliant_p99_with_warmup_ms"] == 150.0  # the 900 ms warm-up round trip is 1 of 101
+
+
+def test_a_timeout_stays_in_the_latency_sample() -> None:
+    """A player that waited in vain counts at its patience: a silent server cannot look fast."""
+    f = flood_figures([player(latency={"3": 90, "5000": 10}, timeouts=10)], limit=10, window_s=1.0)
+    assert f["compliant_p99_ms"] == 5000.0 and f["compliant_timeouts"] == 10
+
+
+def test_locusts_rounding_of_round_trips() -> None:
+    assert [latency_bucket(ms) for ms in (0.4, 3.6, 99.4, 149.0, 1234.0, 5000.0, 12_345.0)] == \
+        [0, 4, 99, 150, 1200, 5000, 12_000]
 
 
 def test_percentile_matches_locusts_rule() -> None:
