@@ -8,31 +8,37 @@ taking the others down (:func:`check_safe`).
 
 Delivery semantics: a chat message counts once its sender was told it was sent (``say`` ok).
 Its expected recipients are the other players in the room who were connected when it was sent
-and stayed connected until the workload drained. It is then
+and stayed connected until the workload drained. Receptions are counted up to the first admin
+DLQ replay: a line nobody saw during the run is not delivered because a replay after the drain
+brought it (that is ``dlq_replayed``, its own figure). It is then
 
-- **delivered** when every expected recipient saw it,
+- **delivered** when every expected recipient saw it before the replay,
 - **dead-lettered** when not, but the DLQ holds it,
 - **lost** otherwise;
 
-and independently **duplicated** (a recipient saw it twice) or **reordered** (a recipient saw
-it after a later message of the same sender).
+and independently **duplicated** (a recipient saw it twice, replay included) or **reordered** (a
+recipient saw it after a later message of the same sender).
 
 A line the server refused because chat was unavailable (``say`` fail with ``chat_unavailable``)
 is not in the delivery rate (the sender knows it was not sent) but must be in the DLQ exactly
-once, like every acknowledged line that was not delivered: that is ``dlq_accounted``.
+once, like every acknowledged line that was not delivered: that is ``dlq_accounted``. Every line
+is in ``chat_answered_rate`` (did the sender hear back at all) and, when said while a NATS fault
+was active, in ``chat_accepted_during_faults`` (ok, or queued in the DLQ with an id).
+
+Tokens are matched on the token field only (:func:`harness.history.chat_token`), never as a
+substring of chat text or of a DLQ body.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from harness.history import NEMESIS, TOKEN_RE, F, Op
-from harness.kpi import CATALOGUE, compare
+from harness.history import NEMESIS, F, Op, dlq_entry_token
+from harness.kpi import compare, spec_for
 
 __all__ = [
     "CHECKERS",
@@ -47,6 +53,8 @@ __all__ = [
     "merge_valid",
     "metrics_series",
     "percentile",
+    "player_servers",
+    "replay_start",
     "run_checks",
 ]
 
@@ -61,6 +69,9 @@ DLQ_ERRORS = ("chat_unavailable",)
 
 MAX_LISTED = 50
 """Evidence lists (lost tokens, ...) are capped so results stay readable."""
+
+NOT_CONNECTED = "not connected"
+"""The client's error for a command it could not send (``harness.client``): no line left."""
 
 
 def merge_valid(values: Sequence[Validity]) -> Validity:
@@ -97,9 +108,14 @@ class Message:
     outcome: Literal["ok", "fail", "info"] = "info"
     completed: float | None = None
     error: str | None = None
+    queued: bool = False
+    """Refused, but the server said it kept the line in its DLQ (with an id) for replay."""
     dlq_expected: bool = False
     expected: set[str] = field(default_factory=set)
     received: dict[str, list[float]] = field(default_factory=dict)
+    """Receptions before the first admin DLQ replay, by player: what the run delivered."""
+    replayed_to: dict[str, list[float]] = field(default_factory=dict)
+    """Receptions from the first admin DLQ replay on, by player."""
     dlq_count: int = 0
     status: str = "unobservable"
     duplicated: bool = False
@@ -108,6 +124,21 @@ class Message:
     @property
     def missing(self) -> set[str]:
         return self.expected - set(self.received)
+
+    @property
+    def answered(self) -> bool:
+        """The sender heard back: accepted or refused, not a timeout or a dropped connection."""
+        return self.outcome in ("ok", "fail")
+
+    @property
+    def accepted(self) -> bool:
+        """Sent, or queued in the DLQ with an id: the line is not gone."""
+        return self.outcome == "ok" or (self.outcome == "fail" and self.queued)
+
+    @property
+    def refused(self) -> bool:
+        """Refused and not queued: the sender's line is gone."""
+        return self.outcome == "fail" and not self.queued
 
 
 def _completions(history: Sequence[Op], f: str) -> list[tuple[Op, Op | None]]:
@@ -135,6 +166,33 @@ def window_end(history: Sequence[Op]) -> float:
     return history[-1].time if history else 0.0
 
 
+def replay_start(history: Sequence[Op]) -> float:
+    """When the first admin DLQ replay began; infinity when the run replayed nothing."""
+    return next((op.time for op in history if op.f == F.REPLAY), math.inf)
+
+
+def player_servers(test: Test, history: Sequence[Op]) -> dict[str, str]:
+    """Which game server each player's session was on.
+
+    Read from the ``server`` of its connects, else the test header's ``player_servers``; with a
+    single game server in the topology every player is on ``mythos-0``. A player on an unknown
+    server is left out (per-server figures then say unknown rather than guess).
+    """
+    servers: dict[str, str] = {}
+    for player, server in dict(test.get("player_servers") or {}).items():
+        servers[str(player)] = str(server)
+    single = int((test.get("topology") or {}).get("mythos", 1)) <= 1
+    for op in history:
+        if op.f != F.CONNECT or op.process == NEMESIS:
+            continue
+        server = (op.value or {}).get("server") if op.type == "ok" else None
+        if server:
+            servers[op.process] = str(server)
+        elif single and op.type == "ok":
+            servers.setdefault(op.process, "mythos-0")
+    return servers
+
+
 def connected_intervals(history: Sequence[Op]) -> dict[str, list[tuple[str, float, float]]]:
     """Per player, the (room, from, until) spans its session was live."""
     spans: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
@@ -152,11 +210,11 @@ def connected_intervals(history: Sequence[Op]) -> dict[str, list[tuple[str, floa
 
 
 def dlq_token_counts(dlq: DLQEntries) -> Counter[str]:
-    """How many DLQ entries mention each message token (the entry shape is the server's own)."""
+    """How many DLQ entries hold each message token, read from the entry's message body only."""
     counts: Counter[str] = Counter()
     for entry in dlq:
-        text = json.dumps(entry, default=str)
-        for token in {m.group(0) for m in TOKEN_RE.finditer(text)}:
+        token = dlq_entry_token(entry)
+        if token is not None:
             counts[token] += 1
     return counts
 
@@ -166,6 +224,7 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
     echo = bool(test.get("echo_to_sender", False))
     dlq_errors = set(test.get("dlq_errors", DLQ_ERRORS))
     end = window_end(history)
+    replayed_from = replay_start(history)
     spans = connected_intervals(history)
     dlq_counts = dlq_token_counts(dlq)
     messages: dict[str, Message] = {}
@@ -178,6 +237,8 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
             message.outcome = completion.type if completion.type != "invoke" else "info"
             message.completed = completion.time
             message.error = completion.error
+            done = completion.value if isinstance(completion.value, Mapping) else {}
+            message.queued = message.outcome == "fail" and bool(done.get("queued")) and bool(done.get("dlq_id"))
         messages[token] = message
 
     last_seen: dict[tuple[str, str], int] = {}
@@ -188,10 +249,13 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
         seen = messages.get(token)
         if seen is None:
             continue
+        if op.time >= replayed_from:
+            seen.replayed_to.setdefault(op.process, []).append(op.time)
+            continue
         times = seen.received.setdefault(op.process, [])
         times.append(op.time)
-        # Order is judged on first receptions of acknowledged lines: repeats are duplicates, and a
-        # refused line replayed from the DLQ later is out of order by design (its sender was told).
+        # Order is judged on first receptions of acknowledged lines during the run: repeats are
+        # duplicates, and a line replayed from the DLQ later is out of order by design.
         if len(times) == 1 and seen.outcome == "ok":
             key = (op.process, seen.sender)
             if seen.seq < last_seen.get(key, -1):
@@ -200,9 +264,12 @@ def classify_messages(test: Test, history: Sequence[Op], dlq: DLQEntries) -> lis
 
     for message in messages.values():
         message.dlq_count = dlq_counts.get(message.token, 0)
-        message.duplicated = any(len(times) > 1 for times in message.received.values())
+        message.duplicated = any(
+            len(message.received.get(player, ())) + len(message.replayed_to.get(player, ())) > 1
+            for player in {*message.received, *message.replayed_to})
         if not echo:
             message.received.pop(message.sender, None)
+            message.replayed_to.pop(message.sender, None)
         message.expected = {
             player
             for player, player_spans in spans.items()
@@ -249,7 +316,7 @@ def fault_windows(history: Sequence[Op]) -> list[dict[str, Any]]:
 
 
 def _spec_valid(kpi_id: str, value: float | None) -> bool:
-    spec = CATALOGUE[kpi_id]
+    spec = spec_for(kpi_id)
     return compare(value, spec.comparator, spec.threshold)
 
 
@@ -284,6 +351,9 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         "lost_tokens": sorted(m.token for m in messages if m.status == "lost")[:MAX_LISTED],
         "dead_lettered_tokens": sorted(
             m.token for m in messages if m.status == "dead_lettered")[:MAX_LISTED],
+        "reached_only_by_replay": sorted(
+            m.token for m in messages
+            if m.status in ("dead_lettered", "lost") and m.missing <= set(m.replayed_to))[:MAX_LISTED],
     }
     if not acknowledged:
         result["valid"] = "unknown"
@@ -300,7 +370,8 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
 def duplicates(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     """Messages a player saw more than once: at-least-once delivery leaking through to players."""
     messages = classify_messages(test, history, dlq)
-    extra = sum(len(times) - 1 for m in messages for times in m.received.values() if len(times) > 1)
+    extra = sum(max(0, len(m.received.get(p, ())) + len(m.replayed_to.get(p, ())) - 1)
+                for m in messages for p in {*m.received, *m.replayed_to})
     tokens = sorted(m.token for m in messages if m.duplicated)
     return {"valid": extra == 0, "duplicates": extra, "duplicated_messages": len(tokens),
             "duplicated_tokens": tokens[:MAX_LISTED]}
@@ -313,20 +384,56 @@ def ordering(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     return {"valid": not reordered, "reordered": len(reordered), "reordered_tokens": reordered[:MAX_LISTED]}
 
 
+def recovery_servers(window: Mapping[str, Any], servers: Sequence[str]) -> list[str]:
+    """The game servers whose chat a fault window cut: its NATS link's, or the server it killed."""
+    affected = affected_servers(window, servers)
+    service = str((window.get("params") or {}).get("service", ""))
+    if not affected and service.startswith("mythos-"):
+        affected = [service]
+    return affected or list(servers)
+
+
 def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
-    """Seconds from each fault's heal to the first chat line delivered after it (nats_recovery_s)."""
-    receptions = sorted(op.time for op in history if op.f == F.RECV and op.type == "ok")
+    """Per affected server, seconds from each heal to the first line one of its players received.
+
+    A reception anywhere else says nothing about the cut server: in a two-server partition the
+    healthy server's players keep chatting while the cut one's still hear nothing. So each
+    server the fault touched gets its own time, from the players connected to it, and
+    nats_recovery_s is the p95 over those (server, window) times. A server none of whose players
+    was sent a line after the heal has no time (and is not unrecovered).
+    """
+    on_server = player_servers(test, history)
+    servers = sorted({*on_server.values(), *metrics_series(history)}) or ["mythos-0"]
+    receptions: dict[str, list[float]] = defaultdict(list)
+    for op in history:
+        if op.f == F.RECV and op.type == "ok":
+            receptions[op.process].append(op.time)
     sends_ok = [m for m in classify_messages(test, history, dlq) if m.outcome == "ok" and m.expected]
-    windows = []
+    windows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for window in fault_windows(history):
         healed = window["healed"]
-        after = [t for t in receptions if healed is not None and t >= healed]
-        recovered = after[0] - healed if after else None
-        expected_after = healed is not None and any(m.invoked >= healed for m in sends_ok)
-        windows.append({**window, "recovery_s": recovered, "expected_delivery_after": expected_after})
-    times = [w["recovery_s"] for w in windows if w["recovery_s"] is not None]
+        per_server = []
+        for server in recovery_servers(window, servers):
+            players = {p for p, s in on_server.items() if s == server}
+            first = min((t for p in players for t in receptions.get(p, ())
+                         if healed is not None and t >= healed), default=None)
+            expected_after = healed is not None and any(
+                m.invoked >= healed and m.expected & players for m in sends_ok)
+            row = {"window": window["window"], "fault": window["fault"], "server": server,
+                   "players": sorted(players), "recovery_s": None if first is None else first - healed,
+                   "expected_delivery_after": expected_after}
+            per_server.append(row)
+            rows.append(row)
+        measured = [r["recovery_s"] for r in per_server if r["recovery_s"] is not None]
+        windows.append({**window, "recovery_s": max(measured, default=None),
+                        "expected_delivery_after": any(r["expected_delivery_after"] for r in per_server),
+                        "servers": per_server})
+    times = [r["recovery_s"] for r in rows if r["recovery_s"] is not None]
     unhealed = [w["window"] for w in windows if w["healed"] is None or w["heal_failed"]]
-    unrecovered = [w["window"] for w in windows if w["recovery_s"] is None and w["expected_delivery_after"]]
+    unrecovered = [f"{r['window']}@{r['server']}" for r in rows
+                   if r["recovery_s"] is None and r["expected_delivery_after"]]
+    p95 = percentile(times, 95)
     valid: Validity
     if unhealed or unrecovered:
         valid = False
@@ -335,10 +442,71 @@ def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     elif not times:
         valid = "unknown"
     else:
-        valid = True
-    return {"valid": valid, "windows": windows, "recovery_s": times,
-            "nats_recovery_s": percentile(times, 95), "nats_recovery_max_s": max(times, default=None),
+        valid = _spec_valid("nats_recovery_s", p95)
+    return {"valid": valid, "windows": windows, "per_server": rows, "recovery_s": times,
+            "nats_recovery_s": p95, "nats_recovery_max_s": max(times, default=None),
             "unhealed": unhealed, "unrecovered": unrecovered}
+
+
+def acceptance(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """chat_answered_rate over every line said, chat_accepted_during_faults while NATS was faulted.
+
+    A line never put on the wire (the player's connection was already gone) is not "sent" and
+    is counted apart as ``unsent``. During a fault, only the lines of players on a server whose
+    NATS link the fault touched are counted: the other server's players are not under the fault.
+    The DLQ exists so that chat is accepted while NATS is away; a refusal without a DLQ id, or
+    no reply at all, is a line the player lost.
+    """
+    every = classify_messages(test, history, dlq)
+    messages = [m for m in every if not _unsent(m)]
+    unsent = len(every) - len(messages)
+    answered = sum(1 for m in messages if m.answered)
+    on_server = player_servers(test, history)
+    servers = sorted({*on_server.values(), *metrics_series(history)}) or ["mythos-0"]
+    spans = [(w["start"], w["healed"] if w["healed"] is not None else math.inf,
+              set(affected_servers(w, servers)), w["window"])
+             for w in fault_windows(history) if w["start"] is not None and is_nats_fault(w)]
+    during = [m for m in messages
+              if any(start <= m.invoked <= until and on_server.get(m.sender, "?") in touched
+                     for start, until, touched, _ in spans)]
+    unplaced = sorted({m.sender for m in messages if m.sender not in on_server})
+    accepted = sum(1 for m in during if m.accepted)
+    figures: CheckResult = {
+        "sent": len(messages), "answered": answered, "unanswered": len(messages) - answered,
+        "unsent": unsent,
+        "refused": sum(1 for m in messages if m.refused),
+        "queued": sum(1 for m in messages if m.outcome == "fail" and m.queued),
+        "chat_answered_rate": answered / len(messages) if messages else None,
+        "unanswered_tokens": sorted(m.token for m in messages if not m.answered)[:MAX_LISTED],
+        "applicable": bool(spans),
+        "sent_during_faults": len(during),
+        "accepted_during_faults": accepted,
+        "refused_during_faults": sum(1 for m in during if m.refused),
+        "unanswered_during_faults": sum(1 for m in during if not m.answered),
+        "chat_accepted_during_faults": accepted / len(during) if during else None,
+        "refused_during_faults_tokens": sorted(m.token for m in during if m.refused)[:MAX_LISTED],
+        "refusal_errors": dict(Counter(str(m.error) for m in messages if m.refused)),
+    }
+    problems: list[str] = []
+    unmeasured: list[str] = []
+    if not messages:
+        unmeasured.append("no chat line was sent")
+    elif not _spec_valid("chat_answered_rate", figures["chat_answered_rate"]):
+        problems.append(f"{len(messages) - answered} of {len(messages)} lines got no reply")
+    if spans and not during:
+        unmeasured.append("no chat line was sent by a player under a NATS fault"
+                          + (f" (players on unknown servers: {unplaced})" if unplaced else ""))
+    elif spans and not _spec_valid("chat_accepted_during_faults", figures["chat_accepted_during_faults"]):
+        problems.append(f"{len(during) - accepted} of {len(during)} lines said during NATS faults "
+                        f"were not accepted ({figures['refused_during_faults']} refused, "
+                        f"{figures['unanswered_during_faults']} unanswered)")
+    valid: Validity = False if problems else ("unknown" if unmeasured else True)
+    return {"valid": valid, "problems": problems + unmeasured, **figures}
+
+
+def _unsent(message: Message) -> bool:
+    """The player's connection was gone before the line left: the client never sent it."""
+    return message.outcome == "info" and message.error == NOT_CONNECTED
 
 
 def is_nats_fault(window: Mapping[str, Any]) -> bool:
@@ -390,10 +558,12 @@ def replay(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     """Each dead-lettered line, once the DLQ was replayed, reached every player still connected.
 
     ``dlq`` is the queue as it was before the replay. A line counts as replayed when every player
-    in its room whose session was live across the replay received it (at any time: a line
-    delivered before and after the replay is a duplicate, which the duplicates checker reports).
+    in its room whose session was live across the replay received it before the second replay
+    round (at any time before that: a line delivered before and after the replay is a
+    duplicate, which the duplicates checker reports).
     """
-    replays = [op for op in history if op.f == F.REPLAY]
+    replays = [op for op in history if op.f == F.REPLAY and _round(op) == 1]
+    second = _second_replay_start(history)
     tokens = sorted(dlq_token_counts(dlq))
     if not tokens:
         return {"valid": True, "dlq_entries": 0, "replayed": 0, "dlq_replayed": None, "not_replayed": []}
@@ -408,7 +578,7 @@ def replay(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
                    for player, spans in connected_intervals(history).items()}
     seen: dict[str, set[str]] = defaultdict(set)
     for op in history:
-        if op.f == F.RECV and op.type == "ok":
+        if op.f == F.RECV and op.type == "ok" and op.time < second:
             seen[str((op.value or {}).get("token", ""))].add(op.process)
     missing: dict[str, list[str]] = {}
     for token in tokens:
@@ -421,6 +591,93 @@ def replay(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
             "dlq_replayed": replayed / len(tokens),
             "not_replayed": [{"token": t, "missing": m} for t, m in sorted(missing.items())][:MAX_LISTED],
             "replays": [op.value for op in replays if op.type == "ok"]}
+
+
+def _round(op: Op) -> int:
+    """The replay round of a replay operation (histories before rounds existed had one)."""
+    return int((op.value or {}).get("round", 1))
+
+
+def _second_replay_start(history: Sequence[Op]) -> float:
+    return next((op.time for op in history if op.f == F.REPLAY and _round(op) == 2), math.inf)
+
+
+def dlq_after(history: Sequence[Op], phase: str) -> list[Mapping[str, Any]] | None:
+    """The DLQ entries the run read after replay round ``phase``; None when it read none."""
+    snapshots = [op for op in history if op.f == F.DLQ and op.type == "ok" and (op.value or {}).get("phase") == phase]
+    return list((snapshots[-1].value or {}).get("entries") or []) if snapshots else None
+
+
+def replay_settled(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """After the admin replay the DLQ is clean, and replaying it again delivers nothing new.
+
+    A replay that delivers its lines but leaves their entries behind keeps the DLQ-depth gauge
+    high and sends them again next time. So after round 1 every entry still queued must be a
+    line that failed again: it was queued before, carries a reason, counts a replay attempt and
+    reached nobody through the replay. Round 2 may then deliver only those failed lines, to
+    players who never had them; any other reception from round 2 on is a line sent twice.
+    """
+    before = dlq_token_counts(dlq)
+    rounds = [op for op in history if op.f == F.REPLAY]
+    if not before and not rounds:
+        return {"valid": True, "applicable": False, "problems": []}
+    if not any(op.type == "ok" and _round(op) == 1 for op in rounds):
+        return {"valid": "unknown", "applicable": True, "problems": ["no replay ran"]}
+    after = dlq_after(history, "after_replay")
+    second = _second_replay_start(history)
+    second_ok = [op for op in rounds if _round(op) == 2 and op.type == "ok"]
+    unmeasured: list[str] = []
+    problems: list[str] = []
+    if after is None:
+        unmeasured.append("the DLQ was not read after the replay")
+        after = []
+    started = replay_start(history)
+    replayed_to: dict[str, set[str]] = defaultdict(set)
+    earlier: dict[str, set[str]] = defaultdict(set)
+    late: list[tuple[str, str, float]] = []
+    for op in history:
+        if op.f != F.RECV or op.type != "ok":
+            continue
+        token = str((op.value or {}).get("token", ""))
+        if op.time >= second:
+            late.append((op.process, token, op.time))
+            continue
+        earlier[token].add(op.process)
+        if op.time >= started:
+            replayed_to[token].add(op.process)
+    failed_again: set[str] = set()
+    residue: list[dict[str, Any]] = []
+    for entry in after:
+        entry_token = dlq_entry_token(entry)
+        reasons = []
+        if entry_token is None:
+            reasons.append("holds no chat line")
+        elif entry_token not in before:
+            reasons.append("was not queued before the replay")
+        if not str(entry.get("error") or "").strip():
+            reasons.append("has no reason")
+        if int(entry.get("replay_attempts") or 0) < 1:
+            reasons.append("counts no failed replay attempt")
+        if entry_token is not None and replayed_to.get(entry_token):
+            reasons.append(f"was delivered by the replay to {sorted(replayed_to[entry_token])}")
+        if reasons:
+            residue.append({"token": entry_token, "id": entry.get("id"), "reasons": reasons})
+        elif entry_token is not None:
+            failed_again.add(entry_token)
+    if residue:
+        problems.append(f"{len(residue)} DLQ entries left after the replay are not lines that failed again")
+    resent = [{"player": player, "token": token, "t": t} for player, token, t in late
+              if token not in failed_again or player in earlier.get(token, set())]
+    if resent:
+        problems.append(f"the second replay delivered {len(resent)} lines again")
+    if not second_ok:
+        unmeasured.append("no second replay ran")
+    valid: Validity = False if problems else ("unknown" if unmeasured else True)
+    return {"valid": valid, "applicable": True, "problems": problems + unmeasured,
+            "entries_before": sum(before.values()), "entries_after": len(after),
+            "failed_again": sorted(failed_again)[:MAX_LISTED], "residue": residue[:MAX_LISTED],
+            "second_replay": [op.value for op in second_ok],
+            "second_replay_receptions": len(late), "resent": resent[:MAX_LISTED]}
 
 
 LINK_BREAKING_FAULTS = frozenset({"partition", "blackhole", "kill_nats", "reset_peer", "flapping"})
@@ -515,13 +772,20 @@ def transitions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResu
 
 
 def latency(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
-    """Send-to-first-reception latency percentiles over every (message, recipient)."""
-    samples = [times[0] - m.invoked
-               for m in classify_messages(test, history, dlq) if m.outcome == "ok"
+    """Send-to-first-reception latency percentiles over every (message, recipient).
+
+    Invalid when a line was received before it was said: the clock is one process's monotonic
+    clock, so that can only be a reception credited to the wrong line.
+    """
+    messages = classify_messages(test, history, dlq)
+    samples = [times[0] - m.invoked for m in messages if m.outcome == "ok"
                for player, times in m.received.items() if player != m.sender]
-    return {"valid": True if samples else "unknown", "samples": len(samples),
+    early = sorted({m.token for m in messages
+                    for times in (*m.received.values(), *m.replayed_to.values()) if min(times) < m.invoked})
+    valid: Validity = False if early else (True if samples else "unknown")
+    return {"valid": valid, "samples": len(samples),
             **{f"p{q}_s": percentile(samples, q) for q in (50, 95, 99)},
-            "max_s": max(samples, default=None)}
+            "max_s": max(samples, default=None), "received_before_sent": early[:MAX_LISTED]}
 
 
 def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
@@ -544,8 +808,11 @@ def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     link = [{"t": t, "server": server, "state": v.get("connection_state"), "breaker": v.get("breaker_state")}
             for server, samples in sorted(metrics_series(history).items()) for t, v in samples]
     drains = [op.time for op in history if op.f == F.DRAIN]
-    return {"valid": True, "bucket_s": width, "buckets": rows, "faults": faults, "link": link,
-            "drain": drains[-1] if drains else None}
+    said = {str((op.value or {}).get("token")) for op in history if op.f == F.SAY and op.type == "invoke"}
+    phantom = sorted({str((op.value or {}).get("token")) for op in history
+                      if op.f == F.RECV and op.type == "ok" and (op.value or {}).get("token") not in said})
+    return {"valid": not phantom, "bucket_s": width, "buckets": rows, "faults": faults, "link": link,
+            "drain": drains[-1] if drains else None, "received_never_said": phantom[:MAX_LISTED]}
 
 
 CHECKERS: Mapping[str, Checker] = {
@@ -553,10 +820,12 @@ CHECKERS: Mapping[str, Checker] = {
     "duplicates": duplicates,
     "ordering": ordering,
     "recovery": recovery,
+    "acceptance": acceptance,
     "availability": availability,
     "steady_state": steady_state,
     "transitions": transitions,
     "replay": replay,
+    "replay_settled": replay_settled,
     "latency": latency,
     "timeline": timeline,
 }

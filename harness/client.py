@@ -6,7 +6,12 @@ that reaches it is recorded as a ``recv``. Nothing is ever dropped: a timeout or
 connection becomes ``info`` (outcome unknown), never a silent retry.
 
 Acknowledgement: ``say`` is ok when the server's ``command_result`` for that exact command says
-``ok``; an error frame or ``ok: false`` is a fail (the server refused, so the line was not sent).
+``ok``; an error frame or ``ok: false`` is a fail (the server refused, so the line was not sent),
+recorded with the DLQ id when the server says it queued the line for replay.
+
+A chat event counts as the reception of a line only when its content is exactly that line's
+token and its sender is the token's sender (:func:`harness.history.chat_token`): a token quoted
+inside someone else's text is not a reception.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from harness.history import TOKEN_RE, F, History, message_token
+from harness.history import F, History, chat_token, message_token
 
 __all__ = ["PlayerTimeouts", "ScenarioPlayer", "probe_health"]
 
@@ -52,6 +57,8 @@ class ScenarioPlayer:
     base_url: str
     history: History
     invite_code: str
+    server: str = ""
+    """The game server this player's URL leads to (recorded on connect, for per-server figures)."""
     password: str = field(default_factory=lambda: uuid.uuid4().hex)
     timeouts: PlayerTimeouts = field(default_factory=PlayerTimeouts)
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -98,7 +105,7 @@ class ScenarioPlayer:
             self.history.info(invocation, f"{type(exc).__name__}: {exc}")
             await self._drop()
             return False
-        self.history.ok(invocation, {"url": self.base_url, "room": self.room})
+        self.history.ok(invocation, {"url": self.base_url, "room": self.room, "server": self.server})
         return True
 
     async def close(self, reason: str = "closed by scenario") -> None:
@@ -132,7 +139,10 @@ class ScenarioPlayer:
         if outcome == "ok":
             self.history.ok(invocation, {**(invocation.value or {}), "message_id": detail.get("message_id")})
         elif outcome == "fail":
-            self.history.fail(invocation, str(detail.get("error_type") or detail.get("text") or "refused"))
+            dlq_id = detail.get("dlq_id")
+            self.history.fail(invocation, str(detail.get("error_type") or detail.get("text") or "refused"),
+                              {**(invocation.value or {}), "queued": bool(detail.get("queued")) and bool(dlq_id),
+                               "dlq_id": dlq_id})
         else:
             self.history.info(invocation, str(detail.get("error", "unknown")))
         return outcome
@@ -196,9 +206,11 @@ class ScenarioPlayer:
             self.room = str(message["room_id"])
             self._room_seen.set()
         if event_type in CHAT_EVENTS:
-            for match in TOKEN_RE.finditer(json.dumps(data)):
+            token = chat_token(data)
+            if token is not None:
+                sender, seq = token.removeprefix("msg_").rsplit("_", 1)
                 self.history.observe(self.name, F.RECV, {
-                    "token": match.group(0), "sender": match.group(1), "seq": int(match.group(2)),
+                    "token": token, "sender": sender, "seq": int(seq),
                     "sequence_number": message.get("sequence_number")})
         elif (event_type == "command_result" and self._pending is not None
               and data.get("command") == self._pending.command):

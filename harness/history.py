@@ -30,6 +30,8 @@ __all__ = [
     "HistoryMeta",
     "Op",
     "OpType",
+    "chat_token",
+    "dlq_entry_token",
     "load_history",
     "message_token",
     "write_history",
@@ -45,9 +47,11 @@ NEMESIS = "nemesis"
 class F:
     """The operation vocabulary shared by the players, the nemesis and the checkers.
 
-    say      invoke {token, seq, room}; ok = the server accepted it; fail = refused; info = unknown
+    say      invoke {token, seq, room}; ok = the server accepted it; fail = refused, with
+             {queued, dlq_id} when the server kept the line in its DLQ; info = no reply
     recv     lone ok at the receiving player {token, sender, seq}
-    connect  invoke/ok {room} when a player's session is live; fail / info otherwise
+    connect  invoke/ok {room, server} when a player's session on game server ``server`` is live;
+             fail / info otherwise
     disconnect lone info {reason} when a player's connection drops or is closed
     probe    invoke/ok/fail/info {kind}: health probes and non-chat commands (availability)
     steady   process "probe": ok {phase, fault, probes} when the steady state holds, fail otherwise
@@ -55,8 +59,12 @@ class F:
     drain    lone ok by "test": the workload is over and in-flight messages have had time to land
     metrics  lone ok by "metrics": {server, connection_state, breaker_state, reconnects, dlq_depth,
              dead_lettered}, one sample of a server's GET /metrics (link FSM and breaker over time)
-    replay   process "admin": invoke {server}, ok {server, replayed, pending} when the DLQ was
-             replayed through the admin API after the drain; fail with the HTTP error otherwise
+    replay   process "admin": invoke {server, round}, ok {server, round, replayed, pending} when
+             the DLQ was replayed through the admin API after the drain (round 1), and replayed
+             again once that settled (round 2, which must deliver nothing new); fail with the
+             HTTP error otherwise
+    dlq      lone ok by "admin": {phase, entries}, every server's DLQ entries as they were after
+             replay round ``phase`` ("after_replay", "after_second_replay")
     """
 
     SAY = "say"
@@ -70,10 +78,36 @@ class F:
     DRAIN = "drain"
     METRICS = "metrics"
     REPLAY = "replay"
+    DLQ = "dlq"
 
 
 TOKEN_RE = re.compile(r"\bmsg_([A-Za-z0-9]+)_(\d+)\b")
 """Chat lines carry a token that survives the server's content validation (letters, digits, _)."""
+
+
+def chat_token(data: Any) -> str | None:
+    """The token a chat event or a DLQ body carries, matched on its fields, never inside free text.
+
+    The content must be exactly one token, and a sender name, when the body has one, must be the
+    token's sender: "see msg_alice_1" said by bob is not alice's line.
+    """
+    if not isinstance(data, Mapping):
+        return None
+    content = data.get("content")
+    if not isinstance(content, str):
+        return None
+    match = TOKEN_RE.fullmatch(content.strip())
+    if match is None:
+        return None
+    sender = data.get("sender_name")
+    if sender is not None and str(sender).lower() != match.group(1).lower():
+        return None
+    return match.group(0)
+
+
+def dlq_entry_token(entry: Any) -> str | None:
+    """The token of a DLQ entry's message body (``message_data``); None for any other shape."""
+    return chat_token(entry.get("message_data")) if isinstance(entry, Mapping) else None
 
 
 def message_token(sender: str, seq: int) -> str:

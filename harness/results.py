@@ -3,8 +3,13 @@
 Each run writes ``reports/runs/<run>/results.json`` (what the checkers said, where the history
 is); the chaos suite file ``reports/kpi/chaos.json`` is computed from a set of runs: the ones a
 test session made, or the latest run of every scenario. Delivery, loss and DLQ figures are
-pooled over every acknowledged message, availability is the minimum over scenarios, and
-recovery times are pooled and their p95 reported; per-scenario figures stay in the evidence.
+pooled over every acknowledged message, answered and accepted-during-faults over every line
+said, availability is the minimum over scenarios, and per-server recovery times are pooled and
+their p95 reported; per-scenario figures stay in the evidence.
+
+The suite file also says which scenarios were planned and which returned a verdict (a missing
+one leaves every KPI of the file not measured), and names each failed check that is not a KPI
+(duplicates, ordering, steady state, link FSM, replay): any of those vetoes the file's KPIs.
 """
 
 from __future__ import annotations
@@ -19,9 +24,22 @@ from typing import Any
 from harness.checker import percentile
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, write_suite
 
-__all__ = ["ScenarioResult", "chaos_kpis", "collect_dlq", "latest_results", "write_chaos_suite"]
+__all__ = ["ScenarioResult", "chaos_kpis", "check_failures", "collect_dlq", "latest_results",
+           "write_chaos_suite"]
 
 CHAOS_SUITE = "chaos"
+
+NON_KPI_CHECKS: tuple[tuple[str, str], ...] = (
+    ("duplicates", "duplicates"),
+    ("ordering", "ordering"),
+    ("steady_state", "steady state"),
+    ("transitions", "link FSM / breaker"),
+    ("replay", "replay"),
+    ("replay_settled", "DLQ after replay"),
+    ("latency", "reception before send"),
+    ("timeline", "reception of a line never said"),
+)
+"""Checks whose failure is not a KPI value: each failed one vetoes the suite's KPIs, by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,21 @@ class ScenarioResult:
     @classmethod
     def load(cls, path: Path) -> ScenarioResult:
         return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def check_failures(result: ScenarioResult) -> list[str]:
+    """"<scenario>: <check>" for each non-KPI check of the run that failed or could not judge.
+
+    A check the run did not ask for (absent from its results) is not a failure; one that says
+    "unknown" is: not judged is not green.
+    """
+    failures = []
+    for name, label in NON_KPI_CHECKS:
+        section = result.checks.get(name)
+        if isinstance(section, Mapping) and section.get("valid") is not True:
+            verdict = "unknown" if section.get("valid") == "unknown" else "failed"
+            failures.append(f"{result.scenario}: {label} {verdict}")
+    return failures
 
 
 def collect_dlq(data_dirs: Iterable[Path]) -> list[dict[str, Any]]:
@@ -159,48 +192,107 @@ def _min_availability(results: Sequence[ScenarioResult]) -> KPIResult:
                               f"{worst.evidence} (min, run {worst.run_id}); per scenario: {detail}")
 
 
-def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
-    """The chaos suite's KPIs: pooled delivery, loss and DLQ, minimum availability, recovery p95.
+def _pooled_acceptance(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+    """Answered over every line said; accepted over every line said under a NATS fault."""
+    def total(figure: str) -> int:
+        return sum(int(r.check("acceptance", figure) or 0) for r in results)
 
-    Pooling counts every acknowledged message once, so a long scenario weighs what it sent; each
-    scenario's own figures stay in the evidence, and each scenario's test asserts them alone, so
-    a lossy scenario cannot hide behind clean ones.
-    """
-    kpis = [*_pooled_delivery(results), _min_availability(results), _pooled_replay(results)]
-    times = [float(t) for r in results for t in (r.check("recovery", "recovery_s") or [])]
-    unrecovered = [f"{r.scenario}:{w}" for r in results for w in (r.check("recovery", "unrecovered") or [])]
-    if times and not unrecovered:
-        evidence = f"p95 of {len(times)} recoveries over {len(results)} scenarios"
-        kpis.append(kpi_from_catalogue("nats_recovery_s", percentile(times, 95), evidence))
-        kpis.append(kpi_from_catalogue("nats_recovery_max_s", max(times), evidence))
-    elif unrecovered:
-        kpis.append(kpi_from_catalogue("nats_recovery_s", None,
-                                       f"not recovered after heal: {', '.join(unrecovered)}"))
+    def detail(rate: str, refused: str) -> str:
+        parts = [f"{r.scenario}={v:.4g} ({int(r.check('acceptance', refused) or 0)} refused)"
+                 for r in results if (v := r.check("acceptance", rate)) is not None]
+        return ", ".join(parts) or "none"
+
+    missing = [r.scenario for r in results if not isinstance(r.checks.get("acceptance"), Mapping)]
+    if missing:
+        reason = f"not measured: the acceptance check did not run in {', '.join(missing)}"
+        return [kpi_from_catalogue(k, None, reason) for k in ("chat_answered_rate", "chat_accepted_during_faults")]
+    sent, answered, refused = total("sent"), total("answered"), total("refused")
+    during, accepted = total("sent_during_faults"), total("accepted_during_faults")
+    faulted = [r.scenario for r in results if r.check("acceptance", "applicable")]
+    unjudged = [r.scenario for r in results if r.check("acceptance", "applicable")
+                and not r.check("acceptance", "sent_during_faults")]
+    kpis = [kpi_from_catalogue(
+        "chat_answered_rate", answered / sent if sent else None,
+        (f"{answered} of {sent} lines got a reply ({refused} refused, {sent - answered} unanswered) "
+         f"in {len(results)} scenarios; per scenario: {detail('chat_answered_rate', 'refused')}")
+        if sent else "not measured: no chat line was sent")]
+    if unjudged or not during:
+        reason = (f"no line was said under the NATS faults of {', '.join(unjudged)}" if unjudged
+                  else "no scenario had a NATS fault")
+        kpis.append(kpi_from_catalogue("chat_accepted_during_faults", None, f"not measured: {reason}"))
     else:
-        kpis.append(kpi_from_catalogue("nats_recovery_s", None, "not measured: no fault window healed"))
+        kpis.append(kpi_from_catalogue(
+            "chat_accepted_during_faults", accepted / during,
+            f"{accepted} of {during} lines said under NATS faults accepted (ok or queued with a DLQ id), "
+            f"{total('refused_during_faults')} refused, {total('unanswered_during_faults')} unanswered, "
+            f"in {len(faulted)} scenarios; per scenario: "
+            f"{detail('chat_accepted_during_faults', 'refused_during_faults')}"))
     return kpis
+
+
+def _pooled_recovery(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+    """p95 over every (fault window, affected server) of every scenario, from that server's players."""
+    rows = [(r.scenario, row) for r in results for row in (r.check("recovery", "per_server") or [])]
+    times = [float(row["recovery_s"]) for _, row in rows if row.get("recovery_s") is not None]
+    unrecovered = [f"{r.scenario}:{w}" for r in results for w in (r.check("recovery", "unrecovered") or [])]
+    unhealed = [f"{r.scenario}:{w}" for r in results for w in (r.check("recovery", "unhealed") or [])]
+    if unrecovered or unhealed:
+        reason = (f"not recovered after heal: {', '.join(unrecovered)}" if unrecovered
+                  else f"fault never healed: {', '.join(unhealed)}")
+        return [kpi_from_catalogue("nats_recovery_s", None, reason),
+                kpi_from_catalogue("nats_recovery_max_s", None, reason)]
+    if not times:
+        reason = "not measured: no affected server received a line after a heal"
+        return [kpi_from_catalogue("nats_recovery_s", None, reason),
+                kpi_from_catalogue("nats_recovery_max_s", None, reason)]
+    per = ", ".join(f"{scenario}/{row['server']}={float(row['recovery_s']):.3g}"
+                    for scenario, row in rows if row.get("recovery_s") is not None)
+    evidence = (f"p95 of {len(times)} per-server recoveries (first line a player of the affected "
+                f"server received after the heal) over {len(results)} scenarios: {per}")
+    return [kpi_from_catalogue("nats_recovery_s", percentile(times, 95), evidence),
+            kpi_from_catalogue("nats_recovery_max_s", max(times), evidence)]
+
+
+def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+    """The chaos suite's KPIs: pooled delivery, loss, DLQ and answers, minimum availability, recovery p95.
+
+    Pooling counts every message once, so a long scenario weighs what it sent; each scenario's
+    own figures stay in the evidence, and each scenario's test asserts them alone, so a lossy
+    scenario cannot hide behind clean ones.
+    """
+    return [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
+            _pooled_replay(results), *_pooled_recovery(results)]
 
 
 def write_chaos_suite(reports: Path, out_dir: Path | None = None,
                       results: Sequence[ScenarioResult] | None = None, *,
-                      started: datetime | None = None) -> Path:
+                      started: datetime | None = None, planned: Sequence[str] | None = None,
+                      failures: Sequence[str] = ()) -> Path:
     """Write ``reports/kpi/chaos.json`` from ``results`` (default: the latest run of every scenario).
 
     A test session passes the runs it made, so a fast subset is not mixed with stale runs of
-    scenarios it did not run.
+    scenarios it did not run, and ``planned``, the scenarios it meant to run: one that raised,
+    timed out or was skipped has no result, and every KPI of the file is then not measured.
+    ``failures`` names failed checks beyond the runs' own (a test's extra assertions); with
+    every failed non-KPI check of the runs they veto the file's KPIs.
     """
     results = list(results) if results is not None else latest_results(reports)
-    if not results:
+    if not results and not planned:
         raise FileNotFoundError(f"no scenario results under {reports / 'runs'}")
-    finished = max(r.finished for r in results)
+    current = now()
+    finished = max((r.finished for r in results), default=current)
     if started is None:
-        started = min(r.started for r in results)
+        started = min((r.started for r in results), default=current)
     else:
         # A session that ran more than the scenarios (a test session) passes its own start and
         # ends now: the report's wall time per suite is then the session's.
-        started, finished = min(started, *(r.started for r in results)), max(finished, now())
+        started, finished = min([started, *(r.started for r in results)]), max(finished, current)
+    completed = sorted({r.scenario for r in results})
+    vetoes = [*(f for r in results for f in check_failures(r)), *failures]
     return write_suite(CHAOS_SUITE, chaos_kpis(results), started=started, finished=finished,
-                       out_dir=out_dir or reports / DEFAULT_OUT_DIR.name)
+                       out_dir=out_dir or reports / DEFAULT_OUT_DIR.name,
+                       planned=sorted(set(planned) if planned is not None else set(completed)),
+                       completed=completed, failures=vetoes)
 
 
 def now() -> datetime:

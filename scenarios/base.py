@@ -30,7 +30,7 @@ import structlog
 
 from harness.checker import CHECKERS, run_checks
 from harness.client import ScenarioPlayer, probe_health
-from harness.history import TOKEN_RE, F, History, message_token
+from harness.history import F, History, dlq_entry_token, message_token
 from harness.metrics_probe import fetch_sample
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.results import ScenarioResult, collect_dlq, now
@@ -49,6 +49,8 @@ METRICS_INTERVAL_S = 0.25
 HTTP_TIMEOUT_S = 2.0
 REPLAY_SETTLE_S = 5.0
 """How long replayed lines get to reach the players before the run ends."""
+SECOND_REPLAY_SETTLE_S = 2.0
+"""How long a second replay gets to show it re-sends nothing (a re-sent line lands in ms)."""
 PLAYER_NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
 
 
@@ -82,6 +84,8 @@ class ChaosTest:
         return {"name": self.name, "evidence": self.evidence, "echo_to_sender": self.echo_to_sender,
                 "replay_dlq": self.replay_dlq,
                 "players": list(self.players), "checkers": list(self.checkers),
+                "player_servers": {name: f"mythos-{index}"
+                                   for name, index in zip(PLAYER_NAMES, self.players, strict=False)},
                 "schedule": self.schedule.to_dict(),
                 "topology": {**asdict(self.topology), "mythos_env": dict(self.topology.mythos_env)}}
 
@@ -122,7 +126,7 @@ class _Run:
         for name, index in zip(PLAYER_NAMES, self.test.players, strict=False):
             server = self.topology.mythos[index]
             player = ScenarioPlayer(name, self.topology.client_url(index), self.history,
-                                    invite_code=server.take_invite())
+                                    invite_code=server.take_invite(), server=server.name)
             await player.register_and_login()
             if not await player.connect():
                 raise RuntimeError(f"{name} could not connect to {server.name} before any fault")
@@ -257,16 +261,14 @@ class _Run:
             await self.teardown()
 
     async def _replay_dlq(self) -> None:
-        """POST /api/admin/dlq/replay on every server, then give the replayed lines time to land."""
-        for server in self.topology.mythos:
-            invocation = self.history.invoke("admin", F.REPLAY, {"server": server.name})
-            try:
-                body = await asyncio.to_thread(server.replay_dlq)
-            except Exception as exc:  # recorded: the replay checker says unknown, never passes silently
-                self.history.fail(invocation, f"{type(exc).__name__}: {exc}")
-                continue
-            self.history.ok(invocation, {"server": server.name, **body})
-        tokens = {m.group(0) for entry in self.dlq_snapshot or () for m in TOKEN_RE.finditer(json.dumps(entry))}
+        """Replay every server's DLQ through the admin API, read the DLQ again, replay it again.
+
+        Round 1 must land every queued line and leave only lines that failed again; round 2
+        must deliver nothing new. Both are recorded for the ``replay_settled`` checker: the DLQ
+        read after each round goes into the history, so ``harness analyze`` can re-judge it.
+        """
+        await self._replay_round(1)
+        tokens = {token for entry in self.dlq_snapshot or () if (token := dlq_entry_token(entry))}
         # Settled when every connected player has seen every replayed line, not merely someone:
         # ending the step at the first sighting cut off the last deliveries by milliseconds.
         members = {p.name for p in self.players if p.connected}
@@ -277,8 +279,27 @@ class _Run:
                 if op.f == F.RECV:
                     seen_by.setdefault(str((op.value or {}).get("token")), set()).add(op.process)
             if all(members <= seen_by.get(token, set()) for token in tokens):
-                return
+                break
             await asyncio.sleep(0.1)
+        self._record_dlq("after_replay")
+        await self._replay_round(2)
+        await asyncio.sleep(SECOND_REPLAY_SETTLE_S)
+        self._record_dlq("after_second_replay")
+
+    async def _replay_round(self, round_: int) -> None:
+        """POST /api/admin/dlq/replay on every server, recorded as replay round ``round_``."""
+        for server in self.topology.mythos:
+            invocation = self.history.invoke("admin", F.REPLAY, {"server": server.name, "round": round_})
+            try:
+                body = await asyncio.to_thread(server.replay_dlq)
+            except Exception as exc:  # recorded: the replay checkers say unknown, never pass silently
+                self.history.fail(invocation, f"{type(exc).__name__}: {exc}")
+                continue
+            self.history.ok(invocation, {"server": server.name, "round": round_, **body})
+
+    def _record_dlq(self, phase: str) -> None:
+        entries = collect_dlq(server.data_dir for server in self.topology.mythos)
+        self.history.observe("admin", F.DLQ, {"phase": phase, "entries": entries})
 
     async def _admin_snapshots(self) -> None:
         """The admin JSON view of each server at the end (mode, counters), kept as evidence."""

@@ -1,9 +1,14 @@
 """Chaos suite fixtures: where runs go, and the chaos KPI file written from this session's runs.
 
-Every scenario test appends its result to ``session_results``; when the session ends the chaos
-suite file (``<reports>/kpi/chaos.json``) is written from exactly those runs through
-``harness.kpi``, so a fast-subset run is never mixed with stale runs of scenarios it skipped.
-HARNESS_REPORTS moves the reports directory (default ``reports``).
+Every scenario test is marked ``scenario(<name>)``; the scenarios of the tests this session
+collected (fast subset or all, after ``-m`` / ``-k``) are the suite's ``planned`` ones. A test
+records its run in ``chaos_session`` once the scenario returned a verdict, and names any extra
+assertion that failed; when the session ends the chaos suite file (``<reports>/kpi/chaos.json``)
+is written from exactly those runs through ``harness.results.write_chaos_suite``. A scenario
+that raised, timed out or was skipped returns nothing, so the file's KPIs are not measured
+and the gate names it; a failed non-KPI check vetoes them. A fast-subset run is never mixed
+with stale runs of scenarios it did not run. HARNESS_REPORTS moves the reports directory
+(default ``reports``).
 
 The suite takes minutes, so a bare ``pytest`` (which collects everything under tests/) deselects
 it (deselected, not skipped: a skip would fail a strict-skips run): it runs when asked for by
@@ -14,7 +19,9 @@ fails the scenarios with how to install it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +30,35 @@ from harness.required_tools import require_toxiproxy
 from harness.results import ScenarioResult, now, write_chaos_suite
 
 CHAOS_DIR = Path(__file__).resolve().parent
+PLANNED_KEY = pytest.StashKey[list[str]]()
+
+
+@dataclass
+class ChaosSession:
+    """What this session's scenario tests meant to run, what returned a verdict, what else failed."""
+
+    planned: list[str]
+    started: datetime = field(default_factory=now)
+    results: list[ScenarioResult] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def record(self, result: ScenarioResult) -> ScenarioResult:
+        """The scenario returned a verdict: its run counts towards the suite's KPIs."""
+        self.results.append(result)
+        return result
+
+    def fail(self, check: str) -> None:
+        """A check outside the checkers failed (or never finished): it vetoes the suite's KPIs."""
+        if check not in self.failures:
+            self.failures.append(check)
+
+    def passed(self, check: str) -> None:
+        if check in self.failures:
+            self.failures.remove(check)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "scenario(name): the chaos scenario a test runs (the suite's plan)")
 
 
 def _asked_for(config: pytest.Config) -> bool:
@@ -45,6 +81,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if CHAOS_DIR not in Path(str(item.path)).resolve().parents]
 
 
+def scenario_plan(items: Sequence[pytest.Item]) -> list[str]:
+    """The scenarios of the chaos tests among ``items`` (their ``scenario`` markers), sorted."""
+    return sorted({str(marker.args[0]) for item in items
+                   if CHAOS_DIR in Path(str(item.path)).resolve().parents
+                   for marker in item.iter_markers("scenario")})
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The plan: the scenarios of the chaos tests that survived deselection (-m, -k, paths)."""
+    session.config.stash[PLANNED_KEY] = scenario_plan(session.items)
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest.Item]) -> list[str]:
+    plan = scenario_plan(items)
+    return [f"chaos plan: {', '.join(plan)}"] if plan else []
+
+
 @pytest.fixture(autouse=True)
 def _needs_toxiproxy() -> None:
     require_toxiproxy()
@@ -56,10 +109,13 @@ def reports_dir() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)  # autouse: the session's wall time starts at its first test
-def session_results(reports_dir: Path) -> Iterator[list[ScenarioResult]]:
-    results: list[ScenarioResult] = []
-    started = now()
-    yield results
-    if results:
-        path = write_chaos_suite(reports_dir, results=results, started=started)
-        print(f"\nchaos KPIs from {len(results)} scenario runs written to {path}")
+def chaos_session(reports_dir: Path, pytestconfig: pytest.Config) -> Iterator[ChaosSession]:
+    session = ChaosSession(planned=list(pytestconfig.stash.get(PLANNED_KEY, [])))
+    yield session
+    if session.planned or session.results:
+        path = write_chaos_suite(reports_dir, results=session.results, started=session.started,
+                                 planned=session.planned, failures=session.failures)
+        missing = sorted(set(session.planned) - {r.scenario for r in session.results})
+        print(f"\nchaos KPIs from {len(session.results)} of {len(session.planned)} planned scenario runs "
+              f"written to {path}" + (f"; no verdict from {missing}" if missing else "")
+              + (f"; failed checks {session.failures}" if session.failures else ""))

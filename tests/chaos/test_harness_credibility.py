@@ -20,10 +20,13 @@ from harness.history import F, load_history
 from harness.kpi import CATALOGUE, kpi_from_catalogue, write_suite
 from harness.results import write_chaos_suite
 from scenarios.base import run_scenario, weakened
+from tests.chaos.conftest import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_fast, pytest.mark.timeout(240)]
 
 DELIVERY_KPIS = ("message_delivery_rate", "message_loss_rate", "dlq_accounted")
+CREDIBILITY_CHECK = "harness credibility: the known-weak configuration must fail"
+"""Until this test shows the harness can fail, the session's chaos KPIs are vetoed under this name."""
 
 
 def _write_every_other_kpi_at_its_goal(kpi_dir: Path) -> None:
@@ -39,7 +42,9 @@ def _write_every_other_kpi_at_its_goal(kpi_dir: Path) -> None:
         write_suite(suite, kpis, started=now, finished=now, out_dir=kpi_dir)
 
 
-def test_known_weak_configuration_fails_the_delivery_kpis_and_the_gate(tmp_path: Path) -> None:
+def test_known_weak_configuration_fails_the_delivery_kpis_and_the_gate(
+        tmp_path: Path, chaos_session: ChaosSession) -> None:
+    chaos_session.fail(CREDIBILITY_CHECK)
     weak = weakened(load_scenario("nats_blackhole"))
     result = run_scenario(weak, reports=tmp_path)
 
@@ -64,3 +69,4 @@ def test_known_weak_configuration_fails_the_delivery_kpis_and_the_gate(tmp_path:
     assert failed, f"the gate went red for other reasons only:\n{gate.output}"
     assert "MISSING" not in gate.output
     assert not (Path("reports") / "runs" / result.run_id).exists()
+    chaos_session.passed(CREDIBILITY_CHECK)

@@ -24,11 +24,14 @@ import pytest
 from harness.checker import fault_windows, metrics_series
 from harness.cli import load_scenario
 from harness.history import F, Op, load_history
-from harness.results import ScenarioResult
 from scenarios.base import run_scenario
-from tests.chaos.expectations import violations
+from tests.chaos.conftest import ChaosSession
+from tests.chaos.expectations import summary, violations
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.chaos, pytest.mark.scenario("nats_breaker"), pytest.mark.timeout(240)]
+
+CYCLE_CHECK = "nats_breaker: breaker cycle"
+"""The name this test's own assertions veto the chaos suite under when they fail."""
 
 SERVER = "mythos-0"
 BREAKER_CYCLE = ("closed", "open", "half_open", "closed")
@@ -93,36 +96,36 @@ def breaker_figures(ops: Sequence[Op]) -> dict[str, Any]:
 
 
 def test_breaker_opens_refuses_chat_and_closes_when_publishes_time_out(
-        reports_dir: Path, session_results: list[ScenarioResult]) -> None:
-    result = run_scenario(load_scenario("nats_breaker"), reports=reports_dir)
-    session_results.append(result)
+        reports_dir: Path, chaos_session: ChaosSession) -> None:
+    chaos_session.fail(CYCLE_CHECK)  # until shown otherwise: a run that raises must not pass it
+    result = chaos_session.record(run_scenario(load_scenario("nats_breaker"), reports=reports_dir))
     _, ops = load_history(Path(result.history))
     figures = breaker_figures(ops)
     delivery = result.checks.get("delivery", {})
-    summary = (f"nats_breaker: {figures}; acknowledged={delivery.get('acknowledged')} "
-               f"delivered={delivery.get('delivered')} lost={delivery.get('lost')} "
-               f"sent_fail={delivery.get('sent_fail')} sent_info={delivery.get('sent_info')} "
-               f"dlq_expected={delivery.get('dlq_expected')} dlq_entries={delivery.get('dlq_entries')} "
-               f"replayed={result.check('replay', 'replayed')}/{result.check('replay', 'dlq_entries')} "
-               f"availability={result.check('availability', 'availability_during_nats_faults')} "
-               f"({result.check('availability', 'by_kind')}) "
-               f"recovery_s={result.check('recovery', 'nats_recovery_s')}; history {result.history}")
-    print(summary)
+    line = (f"nats_breaker: {figures}; sent_fail={delivery.get('sent_fail')} "
+            f"sent_info={delivery.get('sent_info')} dlq_expected={delivery.get('dlq_expected')} "
+            f"dlq_entries={delivery.get('dlq_entries')} "
+            f"availability={result.check('availability', 'availability_during_nats_faults')} "
+            f"({result.check('availability', 'by_kind')}); {summary(result)}")
+    print(line)
 
-    problems = violations(result)
+    cycle: list[str] = []
     if not contains_in_order(figures["breaker_path"], BREAKER_CYCLE):
-        problems.append(f"sampled breaker path {figures['breaker_path']} lacks {' -> '.join(BREAKER_CYCLE)}")
+        cycle.append(f"sampled breaker path {figures['breaker_path']} lacks {' -> '.join(BREAKER_CYCLE)}")
     counted = figures["breaker_transitions"]
     if not all(counted.get(step, 0) >= 1 for step in CYCLE_STEPS):
-        problems.append(f"breaker transition counters {counted} lack one of {CYCLE_STEPS}")
+        cycle.append(f"breaker transition counters {counted} lack one of {CYCLE_STEPS}")
     if not set(figures["link_path"]) <= LINK_UP_STATES:
-        problems.append(f"the link dropped (path {figures['link_path']}): the fault was not publish-only")
+        cycle.append(f"the link dropped (path {figures['link_path']}): the fault was not publish-only")
     if figures["reconnects"] is None or figures["reconnects"][0] != figures["reconnects"][1]:
-        problems.append(f"reconnects moved {figures['reconnects']}: the link dropped")
+        cycle.append(f"reconnects moved {figures['reconnects']}: the link dropped")
     if not figures["refusals_while_open"]:
-        problems.append("no chat line was refused while the breaker was open")
+        cycle.append("no chat line was refused while the breaker was open")
     if figures["refusal_errors"] != ["chat_unavailable"]:
-        problems.append(f"refusals not plain chat_unavailable: {figures['refusal_errors']}")
+        cycle.append(f"refusals not plain chat_unavailable: {figures['refusal_errors']}")
     if figures["closed_after_heal_s"] is None:
-        problems.append("the breaker was not seen closed after the heal")
-    assert not problems, "\n".join([summary, *problems])
+        cycle.append("the breaker was not seen closed after the heal")
+    if not cycle:
+        chaos_session.passed(CYCLE_CHECK)
+    problems = [*violations(result), *cycle]
+    assert not problems, "\n".join([line, *problems])

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from harness.cli import available_scenarios, load_scenario
-from harness.results import ScenarioResult
 from scenarios import FAST
 from scenarios.base import run_scenario
-from tests.chaos.expectations import violations
+from tests.chaos.conftest import ChaosSession
+from tests.chaos.expectations import summary, violations
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 
@@ -28,7 +28,8 @@ GENERIC = [name for name in SCENARIOS if name not in OWN_TESTS]
 
 
 def _param(name: str) -> object:
-    return pytest.param(name, marks=[pytest.mark.chaos_fast] if name in FAST else [], id=name)
+    marks = [pytest.mark.scenario(name), *([pytest.mark.chaos_fast] if name in FAST else [])]
+    return pytest.param(name, marks=marks, id=name)
 
 
 @pytest.mark.chaos_fast
@@ -39,14 +40,8 @@ def test_the_fast_subset_is_part_of_the_catalogue() -> None:
 
 @pytest.mark.parametrize("name", [_param(n) for n in GENERIC])
 def test_scenario_holds_the_delivery_and_recovery_kpis(name: str, reports_dir: Path,
-                                                        session_results: list[ScenarioResult]) -> None:
-    result: ScenarioResult = run_scenario(load_scenario(name), reports=reports_dir)
-    session_results.append(result)
+                                                        chaos_session: ChaosSession) -> None:
+    result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
     problems = violations(result)
-    delivery = result.checks.get("delivery", {})
-    summary = (f"{name}: acknowledged={delivery.get('acknowledged')} delivered={delivery.get('delivered')} "
-               f"dead_lettered={delivery.get('dead_lettered')} lost={delivery.get('lost')} "
-               f"recovery_s={result.check('recovery', 'recovery_s')} "
-               f"fsm_recovery_s={result.check('transitions', 'fsm_recovery_s')}; history {result.history}")
-    print(summary)
-    assert not problems, "\n".join([summary, *problems])
+    print(summary(result))
+    assert not problems, "\n".join([summary(result), *problems])

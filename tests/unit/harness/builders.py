@@ -20,20 +20,24 @@ class HistoryBuilder:
         self.ops.append(Op(len(self.ops), op_type, process, f, value, t, error))
         return self
 
-    def connect(self, t: float, *players: str, room: str = ROOM) -> HistoryBuilder:
+    def connect(self, t: float, *players: str, room: str = ROOM, server: str | None = None) -> HistoryBuilder:
         for player in players:
             self.op(t, "invoke", player, F.CONNECT, {"room": room})
-            self.op(t, "ok", player, F.CONNECT, {"room": room})
+            self.op(t, "ok", player, F.CONNECT, {"room": room, **({"server": server} if server else {})})
         return self
 
     def disconnect(self, t: float, player: str) -> HistoryBuilder:
         return self.op(t, "info", player, F.DISCONNECT, {"reason": "closed"}, "connection closed")
 
-    def say(self, t: float, sender: str, seq: int, outcome: OpType = "ok", room: str = ROOM) -> str:
+    def say(self, t: float, sender: str, seq: int, outcome: OpType = "ok", room: str = ROOM,
+            *, queued: bool = False, error: str | None = None) -> str:
+        """A line; a refused one (``fail``) with ``queued`` carries the DLQ id the server gave."""
         token = message_token(sender, seq)
         value = {"token": token, "seq": seq, "room": room}
         self.op(t, "invoke", sender, F.SAY, value)
-        self.op(t + 0.01, outcome, sender, F.SAY, value, None if outcome == "ok" else "x")
+        done = {**value, "queued": True, "dlq_id": f"dlq-{token}"} if queued else value
+        self.op(t + 0.01, outcome, sender, F.SAY, done,
+                None if outcome == "ok" else (error or ("chat_unavailable" if queued else "x")))
         return token
 
     def recv(self, t: float, receiver: str, sender: str, seq: int) -> HistoryBuilder:
@@ -66,3 +70,22 @@ class HistoryBuilder:
 
     def drain(self, t: float) -> HistoryBuilder:
         return self.op(t, "ok", "test", F.DRAIN)
+
+    def replay(self, t: float, round_: int = 1, server: str = "mythos-0", replayed: int = 0,
+               pending: int = 0) -> HistoryBuilder:
+        self.op(t, "invoke", "admin", F.REPLAY, {"server": server, "round": round_})
+        return self.op(t + 0.05, "ok", "admin", F.REPLAY,
+                       {"server": server, "round": round_, "replayed": replayed, "pending": pending})
+
+    def dlq_read(self, t: float, entries: list[dict[str, Any]], phase: str = "after_replay") -> HistoryBuilder:
+        return self.op(t, "ok", "admin", F.DLQ, {"phase": phase, "entries": entries})
+
+
+def dlq_entry(sender: str, seq: int, *, error: str = "NATS link down", replay_attempts: int = 0,
+              content: str | None = None) -> dict[str, Any]:
+    """A DLQ entry shaped as mythos writes it (``DeadLetterEntry``), holding one chat line."""
+    token = message_token(sender, seq)
+    return {"id": f"dlq-{token}", "message_data": {
+        "sender_name": sender, "channel": "say", "content": token if content is None else content,
+        "room_id": ROOM, "message_id": f"m-{token}"},
+        "error": error, "retry_count": 0, "created_at": 0.0, "replay_attempts": replay_attempts}

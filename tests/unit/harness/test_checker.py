@@ -16,7 +16,7 @@ from harness.checker import (
     run_checks,
 )
 from harness.history import Op
-from tests.unit.harness.builders import HistoryBuilder
+from tests.unit.harness.builders import HistoryBuilder, dlq_entry
 
 TEST: dict[str, Any] = {"name": "synthetic"}
 
@@ -70,7 +70,7 @@ def test_dead_lettered_message_is_accounted_not_lost() -> None:
     b = room_of_three()
     b.say(1.0, "alice", 1)
     b.drain(10.0)
-    dlq = [{"id": "d1", "message_data": {"content": "alice says msg_alice_1"}, "error": "timeout"}]
+    dlq = [dlq_entry("alice", 1, error="timeout")]
     assert statuses(b, dlq) == {"msg_alice_1": "dead_lettered"}
     delivery = run_checks(TEST, b.ops, dlq, names=["delivery"])["delivery"]
     assert delivery["message_loss_rate"] == 0.0
@@ -83,7 +83,7 @@ def test_a_message_dead_lettered_twice_is_not_accounted() -> None:
     b = room_of_three()
     b.say(1.0, "alice", 1)
     b.drain(10.0)
-    dlq = [{"content": "msg_alice_1"}, {"content": "msg_alice_1"}]
+    dlq = [dlq_entry("alice", 1), dlq_entry("alice", 1)]
     delivery = run_checks(TEST, b.ops, dlq, names=["delivery"])["delivery"]
     assert delivery["dlq_accounted"] == 0.0
     assert delivery["dlq_repeated"] == ["msg_alice_1"]
@@ -94,7 +94,7 @@ def test_lost_and_missing_from_dlq_lowers_dlq_accounted() -> None:
     b.say(1.0, "alice", 1)
     b.say(2.0, "alice", 2)
     b.drain(10.0)
-    delivery = run_checks(TEST, b.ops, [{"content": "msg_alice_1"}], names=["delivery"])["delivery"]
+    delivery = run_checks(TEST, b.ops, [dlq_entry("alice", 1)], names=["delivery"])["delivery"]
     assert delivery["dlq_accounted"] == 0.5
     assert (delivery["dead_lettered"], delivery["lost"]) == (1, 1)
 
@@ -207,7 +207,7 @@ def test_no_delivery_after_heal_is_an_unrecovered_fault() -> None:
     b.drain(20.0)
     recovery = run_checks(TEST, b.ops, [], names=["recovery"])["recovery"]
     assert recovery["valid"] is False
-    assert recovery["unrecovered"] == ["w1"]
+    assert recovery["unrecovered"] == ["w1@mythos-0"]
 
 
 def test_a_fault_never_healed_is_invalid() -> None:
