@@ -268,5 +268,36 @@ def load(names: tuple[str, ...], workers: int, duration: float | None, short: bo
         sys.exit(1)
 
 
+@main.command()
+@click.argument("names", nargs=-1)
+@click.option("--full", is_flag=True, help="The full profile (about 4 minutes) instead of the short one (under 1).")
+@click.option("--list", "list_only", is_flag=True, help="List the attacks and exit.")
+@reports_option
+def abuse(names: tuple[str, ...], full: bool, list_only: bool, reports: Path) -> None:
+    """Attack a real server (all attacks when none is named) while compliant players play; write
+    reports/kpi/abuse.json and reports/abuse/summary.json. Exits 1 when a KPI or a check failed."""
+    from harness.abuse import ATTACKS, run_abuse
+
+    if list_only:
+        for attack in ATTACKS.values():
+            budget = attack.budget(full)
+            click.echo(f"{attack.name}\t<= {budget.seconds:g} s, <= {budget.count} requests\t{attack.description}")
+        return
+    unknown = [n for n in names if n not in ATTACKS]
+    if unknown:
+        raise click.BadParameter(f"unknown attack(s) {unknown}; available: {', '.join(ATTACKS)}")
+    result = run_abuse(list(names), full=full, reports=reports, progress=lambda line: click.echo(line, err=True))
+    for kpi in result.kpis:
+        value = "not measured" if not kpi.measured else f"{kpi.value:g} {kpi.unit}"
+        verdict = "ok" if kpi.passed else "FAILED"
+        spec = "-" if kpi.threshold is None else f"{kpi.comparator} {kpi.threshold:g}"
+        click.echo(f"{kpi.id:40} {value:>20}  spec {spec}  {verdict}")
+    for failure in result.failures:
+        click.echo(f"FAILED: {failure}", err=True)
+    click.echo(f"wrote {result.kpi_path} and {result.summary_path} ({result.wall_s:.0f} s)")
+    if result.failures or not all(k.passed for k in result.kpis):
+        sys.exit(1)
+
+
 if __name__ == "__main__":  # `python -m harness.cli`, as tox and the suite script call it
     main()
