@@ -31,6 +31,7 @@ __all__ = [
     "Op",
     "OpType",
     "chat_token",
+    "dlq_entry_body",
     "dlq_entry_token",
     "load_history",
     "message_token",
@@ -105,9 +106,24 @@ def chat_token(data: Any) -> str | None:
     return match.group(0)
 
 
+DLQ_BODY_KEYS = ("message", "message_data")
+"""Where a DLQ entry file keeps the chat body: ``message`` now, ``message_data`` in older files."""
+
+
+def dlq_entry_body(entry: Any) -> Mapping[str, Any] | None:
+    """The chat body a DLQ entry holds, in either entry shape; None for anything else."""
+    if not isinstance(entry, Mapping):
+        return None
+    for key in DLQ_BODY_KEYS:
+        body = entry.get(key)
+        if isinstance(body, Mapping):
+            return body
+    return None
+
+
 def dlq_entry_token(entry: Any) -> str | None:
-    """The token of a DLQ entry's message body (``message_data``); None for any other shape."""
-    return chat_token(entry.get("message_data")) if isinstance(entry, Mapping) else None
+    """The token of a DLQ entry's message body; None for any other shape."""
+    return chat_token(dlq_entry_body(entry))
 
 
 def message_token(sender: str, seq: int) -> str:

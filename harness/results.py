@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker import percentile
+from harness.history import dlq_entry_body
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, write_suite
 
 __all__ = ["ScenarioResult", "chaos_kpis", "check_failures", "collect_dlq", "latest_results",
@@ -100,7 +101,7 @@ def check_failures(result: ScenarioResult) -> list[str]:
 
 
 def collect_dlq(data_dirs: Iterable[Path]) -> list[dict[str, Any]]:
-    """Every dead-letter entry under the given DATA_DIRs (any JSON object holding message_data)."""
+    """Every dead-letter entry under the given DATA_DIRs (any JSON object holding a chat body)."""
     entries: list[dict[str, Any]] = []
     for data_dir in data_dirs:
         if not data_dir.exists():
@@ -112,7 +113,7 @@ def collect_dlq(data_dirs: Iterable[Path]) -> list[dict[str, Any]]:
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError):
                 continue
-            if isinstance(data, dict) and "message_data" in data:
+            if isinstance(data, dict) and "id" in data and dlq_entry_body(data) is not None:
                 entries.append({**data, "_file": path.name})
     return entries
 

@@ -82,10 +82,17 @@ class HistoryBuilder:
 
 
 def dlq_entry(sender: str, seq: int, *, error: str = "NATS link down", replay_attempts: int = 0,
-              content: str | None = None) -> dict[str, Any]:
-    """A DLQ entry shaped as mythos writes it (``DeadLetterEntry``), holding one chat line."""
+              content: str | None = None, old_shape: bool = False) -> dict[str, Any]:
+    """A DLQ entry file as mythos writes it (``DeadLetterEntry``), holding one chat line.
+
+    ``old_shape``: the earlier file layout (``message_data``, ``created_at``), still on disk in
+    older runs and still read by the server.
+    """
     token = message_token(sender, seq)
-    return {"id": f"dlq-{token}", "message_data": {
-        "sender_name": sender, "channel": "say", "content": token if content is None else content,
-        "room_id": ROOM, "message_id": f"m-{token}"},
-        "error": error, "retry_count": 0, "created_at": 0.0, "replay_attempts": replay_attempts}
+    body = {"sender_name": sender, "channel": "say", "content": token if content is None else content,
+            "room_id": ROOM, "message_id": f"m-{token}"}
+    if old_shape:
+        return {"id": f"dlq-{token}", "message_data": body, "error": error, "retry_count": 0,
+                "created_at": 0.0, "replay_attempts": replay_attempts}
+    return {"id": f"dlq-{token}", "timestamp": "2026-01-01T00:00:00+00:00", "message": body, "error": error,
+            "error_type": "ConnectionError", "retry_count": 0, "replay_attempts": replay_attempts}

@@ -10,6 +10,8 @@ import pytest
 
 from harness.client import ScenarioPlayer
 from harness.history import F, History, chat_token, dlq_entry_token
+from harness.results import collect_dlq
+from tests.unit.harness.builders import dlq_entry
 
 
 def player(tmp_path: Path) -> tuple[ScenarioPlayer, History]:
@@ -48,6 +50,7 @@ def test_a_token_inside_other_text_or_from_another_sender_is_not_a_reception(
 
 def test_dlq_entries_are_matched_on_their_message_body_only() -> None:
     assert dlq_entry_token({"message_data": {"sender_name": "alice", "content": "msg_alice_1"}}) == "msg_alice_1"
+    assert dlq_entry_token({"message": {"sender_name": "alice", "content": "msg_alice_1"}}) == "msg_alice_1"
     assert dlq_entry_token({"message_data": {"content": "x"}, "error": "msg_alice_1"}) is None
     assert dlq_entry_token({"content": "msg_alice_1"}) is None
     assert chat_token({"content": " msg_alice_1 "}) == "msg_alice_1"
@@ -68,3 +71,14 @@ async def test_a_refusal_records_the_dlq_id_the_server_gave(tmp_path: Path) -> N
     fails = [op for op in history.ops if op.f == F.SAY and op.type == "fail"]
     assert [(op.value["queued"], op.value["dlq_id"], op.error) for op in fails] == [
         (True, "abc", "chat_unavailable"), (False, None, "chat_unavailable")]
+
+
+def test_the_dlq_is_collected_from_entry_files_of_either_shape(tmp_path: Path) -> None:
+    dlq = tmp_path / "data" / "dlq"
+    dlq.mkdir(parents=True)
+    for entry in (dlq_entry("alice", 1), dlq_entry("alice", 2, old_shape=True)):
+        (dlq / f"{entry['id']}.json").write_text(json.dumps(entry))
+    (tmp_path / "data" / "other.json").write_text(json.dumps({"message": "not a DLQ entry"}))
+    (dlq / ".tmp-x.part.json").write_text("{")
+    assert sorted(dlq_entry_token(e) or "" for e in collect_dlq([tmp_path / "data"])) == [
+        "msg_alice_1", "msg_alice_2"]
