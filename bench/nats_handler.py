@@ -171,7 +171,7 @@ async def run(messages: int, paced: int, rounds: int) -> dict[str, Any]:
                 seq += messages
         await sub_nc.close()
         await pub_nc.close()
-        processed = metrics.get_metrics()["nats"]["messages_processed"]
+        processed = metrics.get_metrics()["nats"]["messages_processed_total"]
 
     def p(values: list[float], q: int) -> float:
         return statistics.quantiles(values, n=100)[q - 1] * 1000 if q < 100 else max(values) * 1000

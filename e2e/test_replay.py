@@ -26,7 +26,7 @@ LINES = 5
 def _said(metrics: dict[str, object]) -> int:
     nats = metrics["nats"]
     assert isinstance(nats, dict)
-    return int(nats.get("processed_by_channel", {}).get("say", 0))
+    return int(nats.get("messages_processed", {}).get("say", 0))
 
 
 @pytest.mark.slow

@@ -195,7 +195,7 @@ def dlq_list(limit: int, as_json: bool, env_file: Path | None) -> None:
         if as_json:
             click.echo(json.dumps(view))
         else:
-            click.echo(f"{view['id']}  {view['created_at']}  {view['subject'] or '-'}  {view['error']}")
+            click.echo(f"{view['id']}  {view['timestamp']}  {view['subject'] or '-'}  {view['error']}")
     if not as_json:
         click.echo(f"{asyncio.run(queue.get_pending_count())} pending")
 

@@ -3,6 +3,10 @@
 `GET /metrics` carries no token: it is meant for a Prometheus scraper on the loopback interface
 (the server binds 127.0.0.1 by default); expose it beyond the host only behind a proxy that
 restricts it. `GET /api/metrics` returns the same collector's JSON snapshot, admin only.
+
+Neither route touches the disk: the DLQ depth gauge is kept by the queue itself (counted once,
+then moved by each enqueue, delete, replay and purge), so a scrape costs the same however deep
+the queue is.
 """
 
 from __future__ import annotations
@@ -22,13 +26,11 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(services: ServicesDep) -> Response:
-    await services.nats.refresh_dlq_depth()  # files may have been replayed or purged by the CLI
     return Response(services.metrics.render_prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @router.get("/api/metrics")
 async def json_metrics(services: ServicesDep, _admin: AdminPlayer) -> dict[str, Any]:
-    await services.nats.refresh_dlq_depth()
     body = services.metrics.get_metrics()
     body["nats"]["mode"] = services.nats.mode
     return body

@@ -175,16 +175,17 @@ class MetricsCollector:
         self._p_latency.observe(seconds)
 
     def get_metrics(self) -> dict[str, Any]:
-        """The JSON shape served at GET /api/metrics."""
+        """The JSON shape served at GET /api/metrics (docs/metrics.md)."""
         processed, failed, dlq = self._processed.snapshot(), self._failed.snapshot(), self._dlq.snapshot()
         with self._lock:
             nats = {
-                "messages_processed": sum(processed.values()),
-                "messages_failed": sum(failed.values()),
-                "messages_dead_lettered": sum(dlq.values()),
-                "processed_by_channel": processed,
-                "failed_by_channel": failed,
-                "dead_lettered_by_channel": dlq,
+                # The spec's shape: maps channel -> count; the totals sit beside them.
+                "messages_processed": processed,
+                "messages_failed": failed,
+                "messages_dlq": dlq,
+                "messages_processed_total": sum(processed.values()),
+                "messages_failed_total": sum(failed.values()),
+                "messages_dlq_total": sum(dlq.values()),
                 "circuit_breaker_state": self._breaker_state,
                 "connection_state": self._connection_state,
                 "reconnects": self._reconnects,

@@ -2,12 +2,18 @@
 
 Open stops hammering a NATS server that is down; after `timeout` one probe is let through
 (half-open), and `success_threshold` successes in a row close the breaker again.
+
+Every admitted call carries the breaker's epoch (bumped on each transition): a result counts
+only in the epoch that admitted it, so a slow call admitted while closed cannot close or re-trip
+a half-open breaker, and only the probe moves half-open. A cancelled call is no verdict on NATS:
+it releases its probe slot and counts neither way.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -16,7 +22,7 @@ from statemachine import State, StateMachine
 
 from mythos.observability.logging import get_logger
 
-__all__ = ["BreakerFSM", "CircuitBreaker", "CircuitBreakerOpen", "CircuitState"]
+__all__ = ["Admission", "BreakerFSM", "CircuitBreaker", "CircuitBreakerOpen", "CircuitState"]
 
 log = get_logger(__name__)
 
@@ -36,6 +42,14 @@ class CircuitBreakerOpen(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"circuit breaker open, retry after {retry_after:.2f}s")
         self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """One admitted call: the epoch it was admitted in, and whether it is the half-open probe."""
+
+    epoch: int
+    probe: bool = False
 
 
 class BreakerFSM(StateMachine):
@@ -74,6 +88,7 @@ class CircuitBreaker:
         self._successes = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._epoch = 0
         self._state = CircuitState.CLOSED
         self._listeners: list[StateListener] = []
 
@@ -112,6 +127,7 @@ class CircuitBreaker:
     def _transition(self, event: str, cause: str) -> None:
         self._fsm.send(event, cause=cause)
         new = self._state = CircuitState(self._fsm.current_state_value)
+        self._epoch += 1
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
         self._successes = 0
@@ -120,42 +136,49 @@ class CircuitBreaker:
         for listener in self._listeners:
             listener(new)
 
-    def before_call(self) -> bool:
-        """Admit a call or raise CircuitBreakerOpen; True when the admitted call is the probe.
+    def before_call(self) -> Admission:
+        """Admit a call or raise CircuitBreakerOpen; the Admission goes back to exactly one of
+        `after_success`, `after_failure` or `release`.
 
-        With `after_success` / `after_failure` this lets a hot path use the breaker without an
-        extra coroutine layer. No lock: between awaits the event loop runs this atomically.
+        This lets a hot path use the breaker without an extra coroutine layer. No lock: between
+        awaits the event loop runs this atomically.
         """
         if self._state is CircuitState.CLOSED:
-            return False
+            return Admission(self._epoch)
         if self.state is CircuitState.OPEN:
             raise CircuitBreakerOpen(self.retry_after())
         if self._probe_in_flight:
             raise CircuitBreakerOpen(0.0)
         self._probe_in_flight = True
-        return True
+        return Admission(self._epoch, probe=True)
 
-    def after_success(self, probing: bool) -> None:
-        if probing:
+    def release(self, admission: Admission) -> None:
+        """The call ended without a verdict (cancelled): free the probe slot, count nothing."""
+        if admission.probe:
             self._probe_in_flight = False
-        if probing or self._failures:
+
+    def after_success(self, admission: Admission) -> None:
+        self.release(admission)
+        if admission.epoch == self._epoch and (admission.probe or self._failures):
             self._on_success()
 
-    def after_failure(self, error: BaseException, probing: bool) -> None:
-        if probing:
-            self._probe_in_flight = False
-        if not self._excluded(error):
+    def after_failure(self, error: BaseException, admission: Admission) -> None:
+        self.release(admission)
+        if admission.epoch == self._epoch and not self._excluded(error):
             self._on_failure(error)
 
     async def call(self, func: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """Call through unless open; only one probe runs at a time while half-open."""
-        probing = self.before_call()
+        admission = self.before_call()
         try:
             result = await func(*args, **kwargs)
         except Exception as error:
-            self.after_failure(error, probing)
+            self.after_failure(error, admission)
             raise
-        self.after_success(probing)
+        except BaseException:  # cancelled (or the loop is exiting): no verdict, but free the probe
+            self.release(admission)
+            raise
+        self.after_success(admission)
         return result
 
     def _on_failure(self, error: BaseException) -> None:

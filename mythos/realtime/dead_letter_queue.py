@@ -4,6 +4,13 @@ Write path: temporary file in the same directory, fsync, rename over the final n
 directory. A reader therefore sees either no entry or a whole one; a crash mid-write leaves at
 most a `.tmp-*` file, which listing ignores and `purge` sweeps up. The entry id is derived from
 the message_id, so enqueueing the same message twice leaves one entry.
+
+An entry file carries the spec's keys, `timestamp` (ISO 8601), `message`, `error` (text),
+`error_type` and `retry_count`, with `id` and `replay_attempts` beside them; files of the older
+shape (`message_data`, `created_at` in epoch seconds, a repr'd error) are still read.
+
+The queue keeps its depth in memory: counted once on first use, then moved by its own enqueue,
+delete, replay and purge, so a metrics scrape never lists the directory.
 """
 
 from __future__ import annotations
@@ -14,47 +21,109 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from mythos.observability.logging import get_logger
 
-__all__ = ["DeadLetterEntry", "DeadLetterQueue", "entry_id_for"]
+__all__ = ["ENTRY_ID_PATTERN", "DeadLetterEntry", "DeadLetterQueue", "entry_id_for", "is_valid_entry_id"]
 
 log = get_logger(__name__)
 
 PublishFn = Callable[[dict[str, Any]], Awaitable[Any]]
+DepthListener = Callable[[int], None]
 SUFFIX = ".json"
 TMP_PREFIX = ".tmp-"
+ENTRY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What an entry id may be: also what a file name may be, so no path, dot or NUL gets through."""
+_REPR_TYPE = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\(")
+
+
+def is_valid_entry_id(entry_id: object) -> bool:
+    return isinstance(entry_id, str) and ENTRY_ID_PATTERN.fullmatch(entry_id) is not None
 
 
 def entry_id_for(message_data: dict[str, Any]) -> str:
-    """Stable id: the message_id when present (idempotent), else a hash of the body."""
+    """Stable id: the message_id when it is a valid id (idempotent), else a hash of the body."""
     message_id = message_data.get("message_id")
-    if isinstance(message_id, str) and message_id and all(c.isalnum() or c in "-_" for c in message_id):
-        return message_id[:128]
+    if is_valid_entry_id(message_id):
+        return str(message_id)
     body = json.dumps(message_data, sort_keys=True, default=str).encode()
     return "h-" + hashlib.sha256(body).hexdigest()[:32]
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def describe_error(error: str | BaseException, error_type: str | None = None) -> tuple[str, str]:
+    """(error text, error type name) for an entry: an exception's own message and class name."""
+    if isinstance(error, BaseException):
+        return str(error) or type(error).__name__, error_type or type(error).__name__
+    return error, error_type or "unknown"
+
+
 @dataclass(slots=True)
 class DeadLetterEntry:
+    """One dead letter; the field names are the entry file's keys."""
+
     id: str
-    message_data: dict[str, Any]
+    message: dict[str, Any]
     error: str
+    error_type: str
     retry_count: int
-    created_at: float = field(default_factory=time.time)
+    timestamp: str = field(default_factory=_now_iso)
     replay_attempts: int = 0
 
     @property
-    def created_iso(self) -> str:
-        return datetime.fromtimestamp(self.created_at, UTC).isoformat()
+    def created_at(self) -> float:
+        """`timestamp` in epoch seconds (for ordering and purge)."""
+        return datetime.fromisoformat(self.timestamp).timestamp()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "timestamp": self.timestamp,
+            "message": self.message,
+            "error": self.error,
+            "error_type": self.error_type,
+            "retry_count": self.retry_count,
+            "replay_attempts": self.replay_attempts,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> DeadLetterEntry:
+        """Read either shape; the old one had message_data, created_at (epoch) and a repr'd error."""
+        if "message" in raw and "timestamp" in raw:
+            datetime.fromisoformat(str(raw["timestamp"]))  # refuse a timestamp that is not ISO
+            return cls(
+                id=str(raw["id"]),
+                message=dict(raw["message"]),
+                error=str(raw["error"]),
+                error_type=str(raw.get("error_type") or "unknown"),
+                retry_count=int(raw["retry_count"]),
+                timestamp=str(raw["timestamp"]),
+                replay_attempts=int(raw.get("replay_attempts", 0)),
+            )
+        error = str(raw["error"])
+        old_type = _REPR_TYPE.match(error)
+        return cls(
+            id=str(raw["id"]),
+            message=dict(raw["message_data"]),
+            error=error,
+            error_type=str(raw.get("error_type") or (old_type.group(1) if old_type else "unknown")),
+            retry_count=int(raw["retry_count"]),
+            timestamp=datetime.fromtimestamp(float(raw.get("created_at", 0.0)), UTC).isoformat(),
+            replay_attempts=int(raw.get("replay_attempts", 0)),
+        )
 
 
 class DeadLetterQueue:
@@ -64,11 +133,46 @@ class DeadLetterQueue:
         self.storage_path = Path(storage_path)
         self.storage_path.mkdir(parents=True, exist_ok=True)
         self._lock = asyncio.Lock()
+        self._depth: int | None = None
+        # File work runs in worker threads that finish even when their awaiting task is
+        # cancelled, so the count is moved there, under a thread lock, next to the file change.
+        self._depth_lock = threading.Lock()
+        self._depth_listeners: builtins.list[DepthListener] = []
 
     def _path(self, entry_id: str) -> Path:
-        if not entry_id or "/" in entry_id or entry_id.startswith("."):
+        if not is_valid_entry_id(entry_id):
             raise KeyError(entry_id)
         return self.storage_path / f"{entry_id}{SUFFIX}"
+
+    # -- depth ---------------------------------------------------------------------------------
+    @property
+    def depth(self) -> int | None:
+        """Entries in the queue as this process last knew them; None before first use."""
+        return self._depth
+
+    def watch_depth(self, listener: DepthListener) -> None:
+        """Call `listener(depth)` whenever the depth changes (the metrics gauge); once now if known."""
+        if listener not in self._depth_listeners:
+            self._depth_listeners.append(listener)
+        if self._depth is not None:
+            listener(self._depth)
+
+    def _count_once(self) -> None:
+        """Blocking, before a change: the first use counts the directory."""
+        with self._depth_lock:
+            if self._depth is None:
+                self._depth = len(self._entry_paths())
+
+    def _move_depth(self, delta: int = 0, recount: bool = False) -> None:
+        """Blocking, after a change: add `delta` (or count again) and tell the listeners."""
+        with self._depth_lock:
+            if recount or self._depth is None:
+                self._depth = len(self._entry_paths())
+            else:
+                self._depth = max(0, self._depth + delta)
+            depth = self._depth
+        for listener in self._depth_listeners:
+            listener(depth)
 
     # -- blocking primitives -------------------------------------------------------------------
     def _write_atomic(self, entry: DeadLetterEntry) -> None:
@@ -76,7 +180,7 @@ class DeadLetterQueue:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".part", dir=self.storage_path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(entry), handle, default=str)
+                json.dump(entry.to_json(), handle, default=str)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, final)
@@ -96,10 +200,10 @@ class DeadLetterQueue:
     def _read(self, path: Path) -> DeadLetterEntry | None:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return DeadLetterEntry(**raw)
+            return DeadLetterEntry.from_json(raw)
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as error:
+        except (ValueError, TypeError, KeyError) as error:
             # Cannot happen through _write_atomic; report rather than hide a hand-edited file.
             log.error("dlq_entry_unreadable", path=path.name, error=repr(error))
             return None
@@ -108,25 +212,44 @@ class DeadLetterQueue:
         return sorted(p for p in self.storage_path.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     # -- public API ----------------------------------------------------------------------------
-    async def enqueue(self, message_data: dict[str, Any], error: str | BaseException, retry_count: int) -> str:
-        """Store the message once (by message_id) and return its entry id."""
+    async def enqueue(
+        self,
+        message_data: dict[str, Any],
+        error: str | BaseException,
+        retry_count: int,
+        *,
+        error_type: str | None = None,
+    ) -> str:
+        """Store the message once (by message_id) and return its entry id.
+
+        `error` is an exception (its message and class name are kept) or a text, with
+        `error_type` naming the kind of failure for a text.
+        """
         entry_id = entry_id_for(message_data)
-        async with self._lock:
+        text, kind = describe_error(error, error_type)
+        entry = DeadLetterEntry(id=entry_id, message=message_data, error=text, error_type=kind, retry_count=retry_count)
+
+        def _store() -> bool:
+            self._count_once()
             if self._path(entry_id).exists():
-                log.info("dlq_enqueue_duplicate", entry_id=entry_id)
-                return entry_id
-            entry = DeadLetterEntry(
-                id=entry_id,
-                message_data=message_data,
-                error=error if isinstance(error, str) else repr(error),
-                retry_count=retry_count,
-            )
-            await asyncio.to_thread(self._write_atomic, entry)
-        log.warning("dlq_enqueued", entry_id=entry_id, error=entry.error, retry_count=retry_count)
+                return False
+            self._write_atomic(entry)
+            self._move_depth(+1)
+            return True
+
+        async with self._lock:
+            stored = await asyncio.to_thread(_store)
+        if not stored:
+            log.info("dlq_enqueue_duplicate", entry_id=entry_id)
+            return entry_id
+        log.warning("dlq_enqueued", entry_id=entry_id, error=text, error_type=kind, retry_count=retry_count)
         return entry_id
 
     async def get_pending_count(self) -> int:
-        return len(await asyncio.to_thread(self._entry_paths))
+        """Count the directory (the exact figure, also after another process changed it)."""
+        async with self._lock:
+            await asyncio.to_thread(self._move_depth, recount=True)
+        return self._depth or 0
 
     async def list(self, limit: int | None = None) -> builtins.list[DeadLetterEntry]:
         """Entries, oldest first."""
@@ -150,10 +273,18 @@ class DeadLetterQueue:
             path = self._path(entry_id)
         except KeyError:
             return False
-        async with self._lock:
+
+        def _unlink() -> bool:
+            self._count_once()
             try:
-                await asyncio.to_thread(path.unlink)
+                path.unlink()
             except FileNotFoundError:
+                return False
+            self._move_depth(-1)
+            return True
+
+        async with self._lock:
+            if not await asyncio.to_thread(_unlink):
                 return False
         log.info("dlq_deleted", entry_id=entry_id)
         return True
@@ -167,10 +298,11 @@ class DeadLetterQueue:
         if entry is None:
             return False
         try:
-            await publish(entry.message_data)
+            await publish(entry.message)
         except Exception as error:
             entry.replay_attempts += 1
-            entry.error = f"replay failed: {error!r}"
+            entry.error, entry.error_type = describe_error(error)
+            entry.error = f"replay failed: {entry.error}"
             async with self._lock:
                 await asyncio.to_thread(self._write_atomic, entry)
             log.warning("dlq_replay_failed", entry_id=entry_id, error=repr(error))
@@ -191,6 +323,7 @@ class DeadLetterQueue:
         cutoff = time.time() - older_than.total_seconds()
 
         def _purge() -> int:
+            self._count_once()
             removed = 0
             for path in self._entry_paths():
                 entry = self._read(path)
@@ -200,6 +333,7 @@ class DeadLetterQueue:
             for tmp in self.storage_path.glob(f"{TMP_PREFIX}*"):
                 if tmp.stat().st_mtime < cutoff:
                     tmp.unlink(missing_ok=True)
+            self._move_depth(-removed)
             return removed
 
         async with self._lock:

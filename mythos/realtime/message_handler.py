@@ -114,8 +114,10 @@ class NATSMessageHandler:
         self.metrics = metrics
         self.dedup = dedup or DedupCache()
         self.dlq_when_open = dlq_when_open
-        if metrics is not None and export_breaker_state:
-            self.breaker.add_listener(metrics.set_circuit_breaker_state)
+        if metrics is not None:
+            dlq.watch_depth(metrics.set_dlq_depth)
+            if export_breaker_state:
+                self.breaker.add_listener(metrics.set_circuit_breaker_state)
 
     async def handle(self, raw: bytes | str | dict[str, Any], subject: str = "") -> HandleOutcome:
         try:
@@ -129,22 +131,28 @@ class NATSMessageHandler:
             log.debug("nats_message_duplicate", message_id=message_id)
             return HandleOutcome.DUPLICATE
         try:
-            probing = self.breaker.before_call()
-        except CircuitBreakerOpen:
+            admission = self.breaker.before_call()
+        except CircuitBreakerOpen as error:
             if not self.dlq_when_open:
                 raise
-            return await self._dead_letter(message, "circuit breaker open", 0, channel)
+            return await self._dead_letter(message, error, 0, channel)
         # Breaker -> retry -> processing, with the first attempt inline: the common case (fan-out
         # works) then costs one await; a failure continues into retry's remaining attempts.
         try:
-            await self._fan_out(message)
-        except Exception as first_error:
-            self._record_failed(channel)
-            ok, result = await self.retry.continue_after(first_error, self._attempt, message, channel)
-            if not ok:
-                self.breaker.after_failure(result, probing)
-                return await self._dead_letter(message, result, self.retry.last_attempts, channel)
-        self.breaker.after_success(probing)
+            try:
+                await self._fan_out(message)
+            except Exception as first_error:
+                self._record_failed(channel)
+                ok, result = await self.retry.continue_after(first_error, self._attempt, message, channel)
+                if not ok:
+                    self.breaker.after_failure(result, admission)
+                    return await self._dead_letter(message, result, self.retry.last_attempts, channel)
+        except BaseException:
+            # Cancelled mid-delivery (the consumer is stopping): no verdict, free a probe slot.
+            # The message is not acked, so the transport redelivers it.
+            self.breaker.release(admission)
+            raise
+        self.breaker.after_success(admission)
         self.dedup.add(message_id)
         if self.metrics is not None:
             self.metrics.record_message_processed(channel)
@@ -168,7 +176,6 @@ class NATSMessageHandler:
         await self.dlq.enqueue(body, error, retry_count)
         if self.metrics is not None:
             self.metrics.record_message_dlq(channel)
-            self.metrics.set_dlq_depth(await self.dlq.get_pending_count())
         return HandleOutcome.DEAD_LETTERED
 
 

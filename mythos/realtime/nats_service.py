@@ -91,6 +91,8 @@ class NATSService:
         self._stopping = False
         self._connect_task: asyncio.Task[None] | None = None
         self.last_error: str | None = None
+        if dlq is not None:
+            dlq.watch_depth(self.metrics.set_dlq_depth)
         if config.enabled and config.use_jetstream:
             if dlq is None:
                 raise ValueError("JetStream mode needs a dead-letter queue (dlq=...)")
@@ -124,12 +126,18 @@ class NATSService:
     def breaker_open(self) -> bool:
         return self.reliable is not None and self.reliable.publish_breaker.state is CircuitState.OPEN
 
+    @property
+    def breaker_closed(self) -> bool:
+        """False while the publish breaker is open or half-open (probing): chat is not yet trusted."""
+        return self.reliable is None or self.reliable.publish_breaker.state is CircuitState.CLOSED
+
     def health(self) -> str:
-        """ok, degraded (enabled but chat cannot flow now) or down (disabled or given up)."""
+        """ok, degraded (enabled but chat cannot flow now, or the breaker is not closed) or down
+        (disabled or given up)."""
         if self.reliable is not None:
             if self._state == "closed":
                 return "down"
-            return "ok" if self.is_connected and not self.breaker_open else "degraded"
+            return "ok" if self.is_connected and self.breaker_closed else "degraded"
         if self.is_connected:
             return "ok"
         if self._state == "reconnecting":
@@ -354,9 +362,8 @@ class NATSService:
         await nc.flush(timeout=self.config.connect_timeout)  # type: ignore[arg-type]
 
     async def refresh_dlq_depth(self) -> int:
-        depth = await self.dlq.get_pending_count() if self.dlq is not None else 0
-        self.metrics.set_dlq_depth(depth)
-        return depth
+        """Count the DLQ directory again (admin routes: the CLI may have changed it)."""
+        return await self.dlq.get_pending_count() if self.dlq is not None else 0
 
     @property
     def client(self) -> Client | None:
@@ -364,15 +371,3 @@ class NATSService:
         if self.reliable is not None:
             return self.reliable.link.nc
         return self._nc
-
-    def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "state": self.state,
-            "mode": self.mode,
-            "url": self.config.url,
-            "last_error": self.last_error,
-        }
-        if self.reliable is not None:
-            info["breaker"] = self.reliable.publish_breaker.state.value
-            info["consumer_running"] = self.reliable.jetstream.consumer_running
-        return info

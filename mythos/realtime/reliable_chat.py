@@ -116,11 +116,12 @@ class ReliableChat:
         await self.jetstream.bind(nc)
 
     async def start(self) -> None:
-        self.metrics.set_dlq_depth(await self.dlq.get_pending_count())
+        await self.dlq.get_pending_count()  # counted once; the gauge then follows the queue
         await self.jetstream.start_consumer(self.handler.handle)
         await self.link.start()
 
     async def stop(self) -> None:
+        await self.guard.drain()
         await self.jetstream.stop()
         await self.link.stop()
 
@@ -134,6 +135,4 @@ class ReliableChat:
             body = {k: v for k, v in data.items() if k != "_subject"}
             await self.jetstream.publish(str(data["_subject"]), body)
 
-        replayed, pending = await self.dlq.replay_all(republish)
-        self.metrics.set_dlq_depth(pending)
-        return replayed, pending
+        return await self.dlq.replay_all(republish)

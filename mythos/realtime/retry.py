@@ -79,7 +79,7 @@ class NATSRetryHandler:
     ) -> None:
         self.config = config or RetryConfig()
         self._sleep = sleep
-        self._permanent = permanent
+        self.permanent = permanent
         self._rng = rng
         self.last_attempts = 0
 
@@ -101,7 +101,7 @@ class NATSRetryHandler:
         attempt = 1
         while True:
             self.last_attempts = attempt
-            if self._permanent(error):
+            if self.permanent(error):
                 log.warning("retry_permanent_error", attempt=attempt, error=repr(error))
                 return False, error
             if attempt >= self.config.max_attempts:

@@ -25,10 +25,12 @@ def test_counts_per_channel_in_json_and_prometheus() -> None:
     metrics.record_message_failed("say")
     metrics.record_message_dlq("whisper")
     nats = metrics.get_metrics()["nats"]
-    assert nats["processed_by_channel"] == {"say": 2, "emote": 1}
-    assert nats["messages_processed"] == 3
-    assert nats["messages_failed"] == 1
-    assert nats["dead_lettered_by_channel"] == {"whisper": 1}
+    # The spec's shape: messages_processed / _failed / _dlq map channel -> count.
+    assert nats["messages_processed"] == {"say": 2, "emote": 1}
+    assert nats["messages_failed"] == {"say": 1}
+    assert nats["messages_dlq"] == {"whisper": 1}
+    totals = (nats["messages_processed_total"], nats["messages_failed_total"], nats["messages_dlq_total"])
+    assert totals == (3, 1, 1)
     s = samples(metrics)
     assert s[("mythos_nats_messages_processed_total", (("channel", "say"),))] == 2
     assert s[("mythos_nats_messages_failed_total", (("channel", "say"),))] == 1
@@ -80,7 +82,7 @@ def test_reconnects_dlq_depth_and_latency() -> None:
 def test_collectors_do_not_share_a_registry() -> None:
     a, b = MetricsCollector(), MetricsCollector()
     a.record_message_processed("say")
-    assert b.get_metrics()["nats"]["messages_processed"] == 0
+    assert b.get_metrics()["nats"]["messages_processed"] == {}
     assert b'channel="say"' not in b.render_prometheus()
 
 

@@ -243,3 +243,85 @@ async def ok_call() -> str:
 
 TestBreakerAgainstModel = BreakerModel.TestCase
 TestBreakerAgainstModel.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
+
+
+# Regressions (issue 12, items 1 and 2): cancellation and stale results.
+
+
+async def _half_open(clock: Clock) -> CircuitBreaker:
+    breaker = make(clock)
+    await trip(breaker, 3)
+    clock.now += 10
+    assert breaker.state is CircuitState.HALF_OPEN
+    return breaker
+
+
+async def test_a_cancelled_probe_releases_the_probe_slot() -> None:
+    clock = Clock()
+    breaker = await _half_open(clock)
+    started = asyncio.Event()
+
+    async def hangs() -> str:
+        started.set()
+        await asyncio.Event().wait()
+        return "never"
+
+    probe = asyncio.create_task(breaker.call(hangs))
+    await started.wait()
+    probe.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    # Cancellation says nothing about NATS: the breaker stays half-open and admits the next probe.
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert await breaker.call(ok) == "ok"
+    assert await breaker.call(ok) == "ok"
+    assert breaker.state is CircuitState.CLOSED
+
+
+async def test_a_cancelled_call_in_the_hot_path_api_releases_the_probe() -> None:
+    clock = Clock()
+    breaker = await _half_open(clock)
+    admission = breaker.before_call()
+    assert admission.probe
+    breaker.release(admission)
+    assert breaker.before_call().probe
+
+
+async def test_stale_successes_do_not_close_a_half_open_breaker() -> None:
+    clock = Clock()
+    breaker = make(clock)
+    release = asyncio.Event()
+
+    async def slow_ok() -> str:
+        await release.wait()
+        return "ok"
+
+    # Two calls admitted while closed, still running when the breaker trips and goes half-open.
+    stale = [asyncio.create_task(breaker.call(slow_ok)) for _ in range(2)]
+    await asyncio.sleep(0)
+    await trip(breaker, 3)
+    clock.now += 10
+    assert breaker.state is CircuitState.HALF_OPEN
+    release.set()
+    assert await asyncio.gather(*stale) == ["ok", "ok"]
+    assert breaker.state is CircuitState.HALF_OPEN, "only the probe's result may move half-open"
+
+
+async def test_stale_failure_does_not_reopen_a_half_open_breaker() -> None:
+    clock = Clock()
+    breaker = make(clock)
+    release = asyncio.Event()
+
+    async def slow_boom() -> str:
+        await release.wait()
+        raise ConnectionError("late")
+
+    stale = asyncio.create_task(breaker.call(slow_boom))
+    await asyncio.sleep(0)
+    await trip(breaker, 3)
+    clock.now += 10
+    assert breaker.state is CircuitState.HALF_OPEN
+    release.set()
+    with pytest.raises(ConnectionError):
+        await stale
+    assert breaker.state is CircuitState.HALF_OPEN

@@ -9,11 +9,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from mythos.realtime.dead_letter_queue import DeadLetterQueue, entry_id_for
+from mythos.realtime.dead_letter_queue import DeadLetterQueue, entry_id_for, is_valid_entry_id
 
 
 def msg(message_id: str, content: str = "hello") -> dict[str, Any]:
@@ -28,10 +28,10 @@ async def test_enqueue_get_list_count(tmp_path: Path) -> None:
     assert await dlq.get_pending_count() == 2
     entry = await dlq.get("m-1")
     assert entry is not None
-    assert entry.message_data == msg("m-1")
-    assert entry.error == "ConnectionError('down')"
+    assert entry.message == msg("m-1")
+    assert (entry.error, entry.error_type) == ("down", "ConnectionError")
     assert entry.retry_count == 3
-    assert entry.created_iso.endswith("+00:00")
+    assert entry.timestamp.endswith("+00:00")
     assert [e.id for e in await dlq.list()] == ["m-1", "m-2"]
     assert [e.id for e in await dlq.list(limit=1)] == ["m-1"]
 
@@ -106,7 +106,7 @@ async def test_purge_older_than(tmp_path: Path) -> None:
     await dlq.enqueue(msg("new"), "e", 1)
     old = tmp_path / "old.json"
     data = json.loads(old.read_text())
-    data["created_at"] -= 7200
+    data["timestamp"] = (datetime.fromisoformat(data["timestamp"]) - timedelta(hours=2)).isoformat()
     old.write_text(json.dumps(data))
     stray = tmp_path / ".tmp-crashed.part"
     stray.write_text("{half")
@@ -177,8 +177,8 @@ async def test_writer_killed_mid_write_never_leaves_a_corrupt_entry(tmp_path: Pa
         finished = {p for p in storage.iterdir() if p.suffix == ".json" and not p.name.startswith(".")}
         assert len(entries) == len(finished) >= 2 + round_ % 3
         for entry in entries:
-            assert len(entry.message_data["content"]) == 2_000_000
-            assert entry.id == f"m-{entry.message_data['seq']}"
+            assert len(entry.message["content"]) == 2_000_000
+            assert entry.id == f"m-{entry.message['seq']}"
         leftovers = [p for p in storage.iterdir() if p not in finished]
         assert all(p.name.startswith(".tmp-") for p in leftovers)
         mid_write_kills += bool(leftovers)
@@ -187,3 +187,78 @@ async def test_writer_killed_mid_write_never_leaves_a_corrupt_entry(tmp_path: Pa
         if mid_write_kills >= 2:
             break
     assert mid_write_kills >= 1, "no kill landed mid-write; the test proved nothing"
+
+
+# Issue 12, items 13 and 14: the spec's file shape, strict ids, and a depth kept without scanning.
+
+
+async def test_entry_file_has_the_spec_keys(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    await dlq.enqueue(msg("m-1"), TimeoutError("no ack"), 3)
+    raw = json.loads((tmp_path / "m-1.json").read_text())
+    assert {"timestamp", "message", "error", "error_type", "retry_count"} <= raw.keys()
+    assert "message_data" not in raw and "created_at" not in raw
+    assert datetime.fromisoformat(raw["timestamp"]).tzinfo is not None
+    assert (raw["message"], raw["error"], raw["error_type"], raw["retry_count"]) == (
+        msg("m-1"), "no ack", "TimeoutError", 3,
+    )  # fmt: skip
+
+
+async def test_old_shape_files_are_still_read(tmp_path: Path) -> None:
+    old = {"id": "old-1", "message_data": msg("old-1"), "error": "TimeoutError('no ack')",
+           "retry_count": 2, "created_at": 1_700_000_000.0, "replay_attempts": 1}  # fmt: skip
+    (tmp_path / "old-1.json").write_text(json.dumps(old))
+    dlq = DeadLetterQueue(tmp_path)
+    [entry] = await dlq.list()
+    assert (entry.id, entry.message, entry.retry_count, entry.replay_attempts) == ("old-1", msg("old-1"), 2, 1)
+    assert entry.error_type == "TimeoutError"
+    assert entry.timestamp == "2023-11-14T22:13:20+00:00" and entry.created_at == 1_700_000_000.0
+    published: list[dict[str, Any]] = []
+
+    async def acked(data: dict[str, Any]) -> None:
+        published.append(data)
+
+    assert await dlq.replay("old-1", acked) and published == [msg("old-1")]
+
+
+async def test_ids_must_fully_match_the_pattern(tmp_path: Path) -> None:
+    dlq = DeadLetterQueue(tmp_path)
+    await dlq.enqueue(msg("m"), "e", 1)
+    for bad in ("m\x00", "m\n", "\x00", "", ".m", "m.json", "a/b", "é", "x" * 129):
+        assert not is_valid_entry_id(bad)
+        assert await dlq.get(bad) is None
+        assert await dlq.delete(bad) is False
+    assert is_valid_entry_id("m") and is_valid_entry_id("x" * 128)
+    assert entry_id_for({"message_id": "caf\u00e9"}).startswith("h-")  # not ASCII: hashed
+    assert await dlq.get_pending_count() == 1
+
+
+async def test_depth_follows_the_queue_without_listing_the_directory(tmp_path: Path) -> None:
+    (tmp_path / "before.json").write_text(json.dumps({"id": "before", "message": {}, "error": "e",
+                                                       "error_type": "E", "retry_count": 0,
+                                                       "timestamp": "2024-01-01T00:00:00+00:00"}))  # fmt: skip
+    dlq = DeadLetterQueue(tmp_path)
+    seen: list[int] = []
+    dlq.watch_depth(seen.append)
+    listings = 0
+    real = dlq._entry_paths
+
+    def counted() -> list[Path]:
+        nonlocal listings
+        listings += 1
+        return real()
+
+    dlq._entry_paths = counted  # type: ignore[method-assign]
+    await dlq.enqueue(msg("a"), "e", 1)  # first use: one listing, then counts
+    await dlq.enqueue(msg("b"), "e", 1)
+    await dlq.enqueue(msg("b"), "e", 1)  # duplicate: no change
+    assert await dlq.delete("a")
+    assert not await dlq.delete("a")
+
+    async def acked(data: dict[str, Any]) -> None:
+        return None
+
+    assert await dlq.replay("b", acked)
+    assert (listings, dlq.depth, seen) == (1, 1, [2, 3, 2, 1])
+    assert await dlq.purge(timedelta(seconds=-1)) == 1
+    assert dlq.depth == 0 and seen[-1] == 0

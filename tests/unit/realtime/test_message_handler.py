@@ -84,7 +84,7 @@ async def test_processes_valid_message(tmp_path: Path) -> None:
     assert await handler.handle(json.dumps(body()).encode(), "chat.say.arkham_001") is HandleOutcome.PROCESSED
     assert fan_out.delivered == ["m1"]
     assert handler.metrics is not None
-    assert handler.metrics.get_metrics()["nats"]["processed_by_channel"] == {"say": 1}
+    assert handler.metrics.get_metrics()["nats"]["messages_processed"] == {"say": 1}
 
 
 async def test_duplicate_is_delivered_once(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ async def test_transient_fan_out_error_is_retried_inside_retry(tmp_path: Path) -
     assert await handler.dlq.get_pending_count() == 0
     metrics = handler.metrics
     assert metrics is not None
-    assert metrics.get_metrics()["nats"]["failed_by_channel"] == {"say": 2}
+    assert metrics.get_metrics()["nats"]["messages_failed"] == {"say": 2}
 
 
 async def test_exhausted_message_is_dead_lettered_exactly_once(tmp_path: Path) -> None:
@@ -163,7 +163,8 @@ async def test_exhaustion_counts_once_against_breaker_and_open_breaker_dead_lett
     assert await handler.handle(body("c")) is HandleOutcome.DEAD_LETTERED
     assert fan_out.calls == calls  # not even tried
     entry = await handler.dlq.get("c")
-    assert entry is not None and entry.error == "circuit breaker open"
+    assert entry is not None and entry.error.startswith("circuit breaker open")
+    assert entry.error_type == "CircuitBreakerOpen"
     assert await handler.dlq.get_pending_count() == 3
 
 

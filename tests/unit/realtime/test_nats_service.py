@@ -93,7 +93,7 @@ async def test_unreachable_nats_is_down_then_connects_when_it_appears(tmp_path: 
                 await asyncio.sleep(0.1)
             assert service.is_connected
             assert (await service.publish_chat(ChatMessage(1, "A", "say", "hi", room_id="hall"))).delivered
-            assert service.describe()["state"] == "connected"
+            assert service.state == "connected"
     finally:
         await service.stop()
 

@@ -51,14 +51,15 @@ async def test_chat_goes_through_the_stream_to_the_handler(tmp_path: Path, nats_
         assert await service.publish_chat(sent) == PublishOutcome.ok()
         assert await asyncio.wait_for(received.get(), 5) == sent
         for _ in range(50):  # the processed count follows the handler's return
-            if metrics.get_metrics()["nats"]["processed_by_channel"].get("say"):
+            if metrics.get_metrics()["nats"]["messages_processed"].get("say"):
                 break
             await asyncio.sleep(0.02)
         m = metrics.get_metrics()["nats"]
-        assert (m["processed_by_channel"], m["publish_count"], m["connection_state"]) == ({"say": 1}, 1, "connected")
+        assert (m["messages_processed"], m["publish_count"], m["connection_state"]) == ({"say": 1}, 1, "connected")
         assert await dlq.get_pending_count() == 0
-        assert service.describe()["breaker"] == "closed" and service.client is not None
-        assert service.describe()["consumer_running"] is True
+        assert service.reliable is not None and service.client is not None
+        assert service.reliable.publish_breaker.state.value == "closed"
+        assert service.reliable.jetstream.consumer_running is True
     finally:
         await service.stop()
     assert (service.state, service.health()) == ("closed", "down")
@@ -74,7 +75,7 @@ async def test_open_breaker_queues_chat_and_leaves_movement_to_local_delivery(
         assert service.reliable is not None
         breaker = service.reliable.publish_breaker
         for _ in range(service.config.breaker_failure_threshold):
-            breaker.after_failure(ConnectionError("forced"), False)
+            breaker.after_failure(ConnectionError("forced"), breaker.before_call())
         assert service.breaker_open and service.health() == "degraded" and service.state == "circuit_open"
         chat = ChatMessage(1, "A", "say", "held back", room_id=_room())
         outcome = await service.publish_chat(chat)
@@ -84,7 +85,7 @@ async def test_open_breaker_queues_chat_and_leaves_movement_to_local_delivery(
         assert (await service.publish_chat(entered)).reason == "nats_unavailable"
         assert [e.id for e in await dlq.list()] == [chat.message_id]  # movement is never queued
         m = metrics.get_metrics()["nats"]
-        assert (m["circuit_breaker_state"], m["dlq_depth"], m["dead_lettered_by_channel"]) == (
+        assert (m["circuit_breaker_state"], m["dlq_depth"], m["messages_dlq"]) == (
             "open",
             1,
             {"say": 1},
@@ -135,11 +136,11 @@ async def test_malformed_stream_messages_are_dead_lettered_once(tmp_path: Path, 
                 break
             await asyncio.sleep(0.05)
         assert await dlq.get_pending_count() == 2 and not seen
-        assert metrics.get_metrics()["nats"]["messages_dead_lettered"] == 2
+        assert metrics.get_metrics()["nats"]["messages_dlq_total"] == 2
         first = await dlq.get(message_id)
         assert first is not None and first.retry_count == 1  # one attempt: permanent, not retried
         with pytest.raises(KeyError):  # a consumed message has no subject to replay to
-            split_subject(first.message_data)
+            split_subject(first.message)
     finally:
         await service.stop()
 
