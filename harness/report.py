@@ -76,7 +76,7 @@ def merge_kpis(suites: Sequence[SuiteReport]) -> dict[str, MergedKPI]:
     merged: dict[str, MergedKPI] = {}
     for suite in suites:
         for result in suite.kpis:
-            gated = result.id in CATALOGUE
+            gated = result.id in CATALOGUE and CATALOGUE[result.id].gated
             entry = MergedKPI(result, suite.suite, gated)
             current = merged.get(result.id)
             if current is None or _badness(entry) < _badness(current):
@@ -89,8 +89,9 @@ def merge_kpis(suites: Sequence[SuiteReport]) -> dict[str, MergedKPI]:
 
 
 def gate(merged: Mapping[str, MergedKPI]) -> GateVerdict:
-    missing = tuple(k for k in CATALOGUE if k not in merged)
-    failed = tuple(k for k in CATALOGUE if k in merged and not merged[k].result.passed)
+    gated = [k for k, spec in CATALOGUE.items() if spec.gated]
+    missing = tuple(k for k in gated if k not in merged)
+    failed = tuple(k for k in gated if k in merged and not merged[k].result.passed)
     return GateVerdict(failed=failed, missing=missing)
 
 
