@@ -54,7 +54,7 @@ class AttackContext:
     mallory: Account
     """Floods over WebSocket and opens the slow event streams (same session: nothing is evicted)."""
     eve: Account
-    """Says the Unicode lines and drives chat at slow readers (never flooded, never rate limited)."""
+    """Says the Unicode lines (a clean rate budget: never used by another attack)."""
     victim: Account
     """A player whose password is brute-forced; never logged in by the attack."""
     compliant: list[Account]

@@ -1,10 +1,11 @@
 """Slow event-stream readers: SSE clients that connect and read nothing, or read a trickle.
 
 Each stream is a raw socket with a tiny receive buffer, so the server's writes back up at once
-instead of vanishing into the kernel. While they hang on, another player chats in their room,
-so every stream has events queued for it. What is measured: how many streams the server still
-holds at the end, whether it lets go of them once the clients leave, and (by the runner) what
-the compliant players and the server's memory went through meanwhile.
+instead of vanishing into the kernel. While they hang on, their owner chats in their room (at a
+pace the rate limit allows), so every stream has events queued for it. What is measured: how
+many streams the server still holds at the end, whether it lets go of them once the clients
+leave, and (by the runner) what the compliant players and the server's memory went through
+meanwhile.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ async def _trickle(sock: socket.socket, until: float, ended: list[int]) -> None:
 
 
 async def _chat(ctx: AttackContext, until: float) -> tuple[int, int]:
-    """Eve chats in the room the streams are in; returns (lines sent, lines refused)."""
-    speaker = WsAttacker(ws_url(ctx.base_url, ctx.eve.token, ctx.eve.session_id))
+    """The streams' owner chats in their room (so every stream has events queued for it, its own
+    lines included), at a pace the rate limit allows; returns (lines sent, lines refused)."""
+    speaker = WsAttacker(ws_url(ctx.base_url, ctx.mallory.token, ctx.mallory.session_id), keep_replies=True)
     await speaker.connect()
     sent = refused = 0
     try:

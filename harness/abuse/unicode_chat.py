@@ -40,7 +40,8 @@ FALSE_POSITIVES = ("look |shiny", "data: text/plain, hi")
 MIXED_SCRIPT_VERB = "t\u0435leport arkham_square"
 PLAIN_VERB = "teleport arkham_square"
 HIDDEN_NAMES = ("ev\u202eil", "ze\u200bro", "bo\u2066b\u2069", "ta\U000e0041g")
-PACE_S = 0.15
+PACE_S = 0.12
+"""Sends at most this often: under the rate limit (10 a second), so no line is refused for pace."""
 HEAR_S = 3.0
 
 
@@ -75,6 +76,7 @@ async def unicode_chat(ctx: AttackContext, budget: Budget) -> AttackOutcome:
             rounds += 1
             for family, lines in FAMILIES.items():
                 for text in lines:
+                    paced = asyncio.create_task(asyncio.sleep(PACE_S))
                     reply = await speaker.command(f"say {text}")
                     sent += 1
                     answers[family] = _answer_kind(reply)
@@ -83,13 +85,16 @@ async def unicode_chat(ctx: AttackContext, budget: Budget) -> AttackOutcome:
                         untold.append(f"{family}: {hidden} ({answers[family]})")
                     if reply is not None and reply.get("type") == "error":
                         outcome.refusals += 1
-                    await asyncio.sleep(PACE_S)
+                    await paced
         verbs = [_answer_kind(await speaker.command(c)) for c in (PLAIN_VERB, MIXED_SCRIPT_VERB)]
         outcome.refusals += sum(1 for v in verbs if v.startswith("error:"))
         marker = f"fp{secrets.token_hex(4)}"
-        delivered = []
+        replies = []
         for text in FALSE_POSITIVES:
-            reply = await speaker.command(f"say {text} {marker}")
+            replies.append(await speaker.command(f"say {text} {marker}"))
+            await asyncio.sleep(PACE_S)
+        delivered = []
+        for text, reply in zip(FALSE_POSITIVES, replies, strict=True):
             ok = _answer_kind(reply) == "ok" and await ctx.heard(f"{text} {marker}", HEAR_S)
             delivered.append(ok)
             if not ok:
