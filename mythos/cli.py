@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import os
 import secrets
 import signal
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -100,16 +104,15 @@ def init(port: int, nats_port: int, force: bool, invites: int) -> None:
     if target.exists() and not force:
         raise click.ClickException(".env.local exists; use --force to replace it (its secrets are lost)")
     admin_password = secrets.token_urlsafe(18)
-    target.write_text(
+    _write_private(
+        target,
         ENV_TEMPLATE.format(
             port=port,
             nats_port=nats_port,
             admin_password=admin_password,
             jwt_secret=secrets.token_urlsafe(48),
         ),
-        encoding="utf-8",
     )
-    target.chmod(0o600)
     Path("data").mkdir(exist_ok=True)
     config = _load(target)
     codes = _invite_store(config).create(invites)
@@ -151,6 +154,26 @@ def invite_create(count: int, env_file: Path | None) -> None:
         click.echo(code)
 
 
+def _write_private(target: Path, text: str) -> None:
+    """Write `text` to `target` readable by its owner only from the first byte.
+
+    Writing first and narrowing the mode after leaves a window in which the secrets are readable
+    by others (umask 022 gives 0644). mkstemp creates the file with O_CREAT | O_EXCL and mode 0600
+    in the same directory; it is renamed over the target once complete.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -170,6 +193,40 @@ def _dlq_of(env_file: Path | None) -> tuple[AppConfig, Any]:
 
     cfg = _load(env_file)
     return cfg, DeadLetterQueue(dlq_dir(cfg))
+
+
+def _entry_id(entry_id: str) -> str:
+    """Refuse what cannot be an entry id (path characters, NUL, too long) before any file work."""
+    from mythos.realtime.dead_letter_queue import is_valid_entry_id
+
+    if not is_valid_entry_id(entry_id):
+        raise click.BadParameter("letters, digits, - and _ only (at most 128)", param_hint="ENTRY_ID")
+    return entry_id
+
+
+def _operator() -> str:
+    """Who ran the command, for the audit log: the OS account (the CLI has no game login)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER
+        return f"cli:uid-{os.getuid()}"
+
+
+def _audit_dlq(cfg: AppConfig, action: str, ids: list[str], success: bool, **result: Any) -> None:
+    """One audit line in the server's audit log (LOG_BASE_DIR/audit), as the admin API writes."""
+    from mythos.commands.audit import AuditLogger
+    from mythos.commands.security_setup import audit_dir
+    from mythos.realtime.dlq_admin import audit_dlq_action
+
+    audit = AuditLogger.from_settings(audit_dir(cfg.logging.log_base), cfg.security)
+    try:
+        audit_dlq_action(
+            audit, actor=_operator(), source="cli", action=action, ids=ids, success=success, result=result
+        )
+    finally:
+        audit.close()
+    if not audit.healthy:
+        click.echo(f"warning: the audit line was not written: {audit.last_error}", err=True)
 
 
 @main.group()
@@ -211,7 +268,7 @@ def dlq_show(entry_id: str, env_file: Path | None) -> None:
     from mythos.realtime.dlq_admin import entry_view
 
     _cfg, queue = _dlq_of(env_file)
-    entry = asyncio.run(queue.get(entry_id))
+    entry = asyncio.run(queue.get(_entry_id(entry_id)))
     if entry is None:
         raise click.ClickException(f"no dead-letter entry {entry_id}")
     click.echo(json.dumps(entry_view(entry), indent=2))
@@ -230,16 +287,19 @@ def dlq_replay(entry_id: str | None, replay_all: bool, env_file: Path | None) ->
     if (entry_id is None) == (not replay_all):
         raise click.UsageError("give one ENTRY_ID or --all")
     cfg, queue = _dlq_of(env_file)
-    if entry_id is not None and asyncio.run(queue.get(entry_id)) is None:
+    action = "replay_all" if replay_all else "replay"
+    if entry_id is not None and asyncio.run(queue.get(_entry_id(entry_id))) is None:
+        _audit_dlq(cfg, action, [entry_id], False, outcome="not_found")
         raise click.ClickException(f"no dead-letter entry {entry_id}")
+    ids = [entry.id for entry in asyncio.run(queue.list())] if replay_all else [entry_id or ""]
     try:
-        replayed, pending = asyncio.run(
-            replay_with_own_connection(cfg, queue, None if replay_all else [entry_id or ""])
-        )
+        replayed, pending = asyncio.run(replay_with_own_connection(cfg, queue, None if replay_all else ids))
     except Exception as exc:  # nats-py raises many types for "cannot connect"
-        raise click.ClickException(
-            redact_text(f"cannot reach NATS at {cfg.nats.url}: {type(exc).__name__}: {exc}")
-        ) from exc
+        message = redact_text(f"cannot reach NATS at {cfg.nats.url}: {type(exc).__name__}: {exc}")
+        _audit_dlq(cfg, action, ids, False, outcome="nats_unreachable", error=message)
+        raise click.ClickException(message) from exc
+    kept = sorted(set(ids) & {entry.id for entry in asyncio.run(queue.list())})
+    _audit_dlq(cfg, action, ids, not kept, replayed=replayed, kept=kept, pending=pending)
     click.echo(f"replayed {replayed}, {pending} pending")
     if entry_id is not None and not replayed:
         raise click.ClickException(f"{entry_id} was not replayed and is kept (see `mythos dlq show {entry_id}`)")
@@ -252,9 +312,11 @@ def dlq_delete(entry_id: str, env_file: Path | None) -> None:
     """Delete one entry without replaying it."""
     import asyncio
 
-    _cfg, queue = _dlq_of(env_file)
-    if not asyncio.run(queue.delete(entry_id)):
+    cfg, queue = _dlq_of(env_file)
+    if not asyncio.run(queue.delete(_entry_id(entry_id))):
+        _audit_dlq(cfg, "delete", [entry_id], False, outcome="not_found")
         raise click.ClickException(f"no dead-letter entry {entry_id}")
+    _audit_dlq(cfg, "delete", [entry_id], True, outcome="deleted")
     click.echo(f"deleted {entry_id}")
 
 
@@ -271,8 +333,12 @@ def dlq_purge(older_than: str, env_file: Path | None) -> None:
         age = parse_duration(older_than)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from exc
-    _cfg, queue = _dlq_of(env_file)
-    click.echo(f"purged {asyncio.run(queue.purge(age))}")
+    cfg, queue = _dlq_of(env_file)
+    before = {entry.id for entry in asyncio.run(queue.list())}
+    purged = asyncio.run(queue.purge(age))
+    ids = sorted(before - {entry.id for entry in asyncio.run(queue.list())})
+    _audit_dlq(cfg, "purge", ids, True, older_than=older_than, purged=purged)
+    click.echo(f"purged {purged}")
 
 
 if __name__ == "__main__":  # pragma: no cover
