@@ -40,6 +40,7 @@ FAST_DETECTION_ENV: Mapping[str, str] = {
 
 KNOWN_WEAK_ENV: Mapping[str, str] = {
     "NATS_USE_JETSTREAM": "false",
+    "NATS_CORE_CREDIBILITY_CHECK": "true",  # the server refuses core NATS without it (ADR-004)
     "NATS_PUBLISH_RETRY_ATTEMPTS": "1",
 }
 """Core NATS (at-most-once) without publish retries: what the chaos suite must show failing."""

@@ -150,6 +150,9 @@ class NATSConfig(_Section):
     max_outstanding_pings: int = Field(2, ge=1, le=100, validation_alias=_env("NATS_MAX_OUTSTANDING_PINGS"))
     reconnect_watchdog_seconds: float = Field(10.0, gt=0, validation_alias=_env("NATS_RECONNECT_WATCHDOG"))
     use_jetstream: bool = Field(True, validation_alias=_env("NATS_USE_JETSTREAM"))
+    # Core NATS (use_jetstream false) has no retry, breaker or DLQ: only the harness's credibility
+    # check runs it, to show that configuration failing (ADR-004).
+    core_credibility_check: bool = Field(False, validation_alias=_env("NATS_CORE_CREDIBILITY_CHECK"))
     publish_retry_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("NATS_PUBLISH_RETRY_ATTEMPTS"))
     publish_retry_base_delay: float = Field(0.05, ge=0, le=60, validation_alias=_env("NATS_PUBLISH_RETRY_BASE_DELAY"))
     publish_retry_max_delay: float = Field(1.0, ge=0, le=300, validation_alias=_env("NATS_PUBLISH_RETRY_MAX_DELAY"))
@@ -177,6 +180,13 @@ class NATSConfig(_Section):
         if self.publish_retry_base_delay > self.publish_retry_max_delay:
             raise PydanticCustomError(
                 "retry_delays", "NATS_PUBLISH_RETRY_BASE_DELAY must not exceed NATS_PUBLISH_RETRY_MAX_DELAY"
+            )
+        if self.enabled and not self.use_jetstream and not self.core_credibility_check:
+            raise PydanticCustomError(
+                "core_nats_refused",
+                "NATS_USE_JETSTREAM=false runs core NATS: at-most-once, with no retry, circuit breaker or "
+                "dead-letter queue, so chat in flight is lost; it is only for the harness's credibility "
+                "check (NATS_CORE_CREDIBILITY_CHECK=true)",
             )
         return self
 

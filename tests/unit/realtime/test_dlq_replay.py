@@ -27,7 +27,8 @@ async def _queue_one(dlq: DeadLetterQueue, room: str) -> ChatMessage:
 async def test_replay_publishes_and_then_removes(
     tmp_path: Path, nats_server: LocalNatsServer, use_jetstream: bool
 ) -> None:
-    config = make_config(tmp_path, nats={"enabled": True, "url": nats_server.url, "use_jetstream": use_jetstream})
+    nats_settings = {"enabled": True, "url": nats_server.url, "use_jetstream": use_jetstream}
+    config = make_config(tmp_path, nats={**nats_settings, "core_credibility_check": not use_jetstream})
     dlq = DeadLetterQueue(tmp_path / "dlq")
     room = "r" + uuid.uuid4().hex[:8]
     listener = await nats.connect(nats_server.url)

@@ -7,10 +7,16 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from mythos.local_nats import LocalNatsServer, free_port
 from mythos.realtime.chat import ChatMessage
 from mythos.realtime.nats_service import NATSService, PublishOutcome
 from tests.factories import make_config
+
+CORE = {"enabled": True, "use_jetstream": False, "core_credibility_check": True}
+"""Core NATS, as only the harness's credibility check may run it."""
 
 
 async def test_disabled_service_refuses_chat(tmp_path: Path) -> None:
@@ -26,7 +32,7 @@ async def test_publish_is_delivered_through_the_subscription(
     tmp_path: Path, nats_server: LocalNatsServer
 ) -> None:
     received: asyncio.Queue[ChatMessage] = asyncio.Queue()
-    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
+    config = make_config(tmp_path, nats={**CORE, "url": nats_server.url})
     service = NATSService(config.nats, handler=received.put)
     await service.start()
     try:
@@ -53,7 +59,7 @@ async def test_a_failing_handler_does_not_stop_delivery(tmp_path: Path, nats_ser
         if message.content == "boom":
             raise RuntimeError("handler bug")
 
-    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
+    config = make_config(tmp_path, nats={**CORE, "url": nats_server.url})
     service = NATSService(config.nats, handler=handler)
     await service.start()
     try:
@@ -75,6 +81,7 @@ async def test_unreachable_nats_is_down_then_connects_when_it_appears(tmp_path: 
         nats={
             "enabled": True,
             "use_jetstream": False,
+            "core_credibility_check": True,
             "url": f"nats://127.0.0.1:{port}",
             "reconnect_time_wait": 0.2,
             "connect_timeout": 1.0,
@@ -105,7 +112,7 @@ async def test_publisher_seam_is_used(tmp_path: Path, nats_server: LocalNatsServ
         calls.append(subject)
         return PublishOutcome(False, "breaker_open")
 
-    config = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "url": nats_server.url})
+    config = make_config(tmp_path, nats={**CORE, "url": nats_server.url})
     service = NATSService(config.nats)
     service.publisher = wrapped
     await service.start()
@@ -128,7 +135,7 @@ async def _eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> b
 async def test_reconnects_after_the_server_restarts(tmp_path: Path) -> None:
     server = LocalNatsServer(store_dir=tmp_path / "js").start()
     config = make_config(
-        tmp_path, nats={"enabled": True, "use_jetstream": False, "url": server.url, "reconnect_time_wait": 0.2}
+        tmp_path, nats={**CORE, "url": server.url, "reconnect_time_wait": 0.2}
     )
     service = NATSService(config.nats)
     await service.start()
@@ -151,6 +158,7 @@ async def test_starts_over_when_nats_py_gives_up(tmp_path: Path) -> None:
         nats={
             "enabled": True,
             "use_jetstream": False,
+            "core_credibility_check": True,
             "url": server.url,
             "reconnect_time_wait": 0.1,
             "max_reconnect_attempts": 1,
@@ -167,3 +175,15 @@ async def test_starts_over_when_nats_py_gives_up(tmp_path: Path) -> None:
     finally:
         await service.stop()
         server.stop()
+
+
+def test_core_nats_is_refused_outside_the_harness_credibility_check(tmp_path: Path) -> None:
+    """Core NATS has no retry, breaker or DLQ (chat in flight is lost): it is not a setting an
+    operator can pick, only the known-weak configuration the harness shows failing (issue 12, 13)."""
+    with pytest.raises(ValidationError) as info:
+        make_config(tmp_path, nats={"enabled": True, "use_jetstream": False})
+    assert "NATS_CORE_CREDIBILITY_CHECK" in str(info.value) and "dead-letter" in str(info.value)
+    allowed = make_config(tmp_path, nats={"enabled": True, "use_jetstream": False, "core_credibility_check": True})
+    assert NATSService(allowed.nats).mode == "core"
+    # Disabled NATS, or JetStream, need no such setting.
+    assert make_config(tmp_path, nats={"enabled": False, "use_jetstream": False}).nats.use_jetstream is False
