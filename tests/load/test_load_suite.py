@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from harness.kpi import load_suite
 from harness.load import NEGATIVE_CONTROL, SCENARIOS, ScenarioRun, control_verdict, outcome
 from harness.load.results import write_load_suite
 from harness.load.runner import analyse
+from harness.verdict import judge
 
 pytestmark = pytest.mark.unit
 
@@ -51,13 +51,12 @@ def _flood_run(tmp_path: Path, records: list[dict[str, Any]], stats: list[dict[s
 
 
 def _written(tmp_path: Path, runs: list[ScenarioRun], planned: list[str]) -> dict[str, Any]:
-    """The file as written, plus ``passing``: the KPIs the gate may pass under write_suite's contract
-    (a missing scenario makes every KPI not measured, a failure vetoes them all)."""
+    """The file as written, plus ``passing``: the load KPIs the release gate's own judgement lets pass
+    (its missing-scenario and failure vetoes applied)."""
     path, _, _ = write_load_suite(runs, planned, started=datetime.now(UTC), out_dir=tmp_path / "kpi")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    report = load_suite(path)
-    whole = not report.missing_scenarios and not report.failures
-    data["passing"] = {k.id for k in report.kpis if k.passed and whole}
+    merged = judge(tmp_path, allow_stale=True).merged
+    data["passing"] = {k for k, entry in merged.items() if entry.suite == "load" and entry.result.passed}
     return data
 
 
