@@ -1,5 +1,8 @@
-"""Accounts: invite codes, argon2 password hashes, signed expiring tokens, and the FastAPI
-dependencies (`ConfigDep`, `SessionDep`, `CurrentPlayer`) that route handlers declare."""
+"""Accounts: invite codes, argon2 password hashes behind the login throttle, signed expiring
+tokens, and the FastAPI dependencies (`SessionDep`, `CurrentPlayer`) that route handlers declare.
+
+This module does not import the composition root (`mythos.services`); the services-wide
+dependencies (`ServicesDep`, `ConfigDep`) are in `mythos.api.deps`."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import jwt
 from argon2 import PasswordHasher
@@ -28,30 +31,31 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from mythos.config import AppConfig
 from mythos.db import Database, Player
+from mythos.login_throttle import HashGate, HashQueueFull, LoginThrottle, LoginThrottled
 from mythos.observability.logging import get_logger
-from mythos.services import AppServices
 
 __all__ = [
     "ADMIN_USERNAME",
     "USERNAME_PATTERN",
     "AuthError",
     "AuthService",
-    "ConfigDep",
     "CurrentPlayer",
+    "HashQueueFull",
     "InviteStore",
+    "LoginThrottled",
     "RegistrationError",
-    "ServicesDep",
     "SessionDep",
     "TokenClaims",
     "TokenService",
+    "valid_username",
 ]
 
 log = get_logger(__name__)
 
 ADMIN_USERNAME = "admin"
-USERNAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{2,19}$")
+# Always checked with fullmatch: `$` would also match before a final newline ("admin\n").
+USERNAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,19}")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
@@ -61,6 +65,24 @@ BAD_CREDENTIALS = "Invalid username or password"
 
 class AuthError(Exception):
     """A token or credential was refused."""
+
+
+def valid_username(username: str) -> bool:
+    """3-20 characters: a letter, then letters, digits or underscores; nothing before or after."""
+    return USERNAME_PATTERN.fullmatch(username) is not None
+
+
+class LockoutAudit(Protocol):
+    """Where lockouts are recorded: `mythos.commands.audit.AuditLogger` in the server."""
+
+    def log_command(
+        self,
+        player_name: str,
+        command: str,
+        success: bool,
+        ip_address: str | None = None,
+        metadata: Any = None,
+    ) -> Any: ...
 
 
 class RegistrationError(Exception):
@@ -121,6 +143,13 @@ class InviteStore:
             self._write(self._read() + new)
         return new
 
+    def restore(self, code: str) -> None:
+        """Put back a code that `consume` took for a registration that then could not finish."""
+        with self._locked():
+            codes = self._read()
+            if code not in codes:
+                self._write([*codes, code])
+
     def consume(self, code: str) -> bool:
         """Remove `code` if present; True when it was a valid, unused code."""
         with self._locked():
@@ -176,35 +205,54 @@ MAX_CONCURRENT_HASHES = 2
 
 
 class AuthService:
-    """Registration, login and token checks over the player database."""
+    """Registration, login and token checks over the player database.
 
-    def __init__(self, db: Database, invites: InviteStore, tokens: TokenService, start_room_id: str) -> None:
+    Every argon2 hash runs in one of `MAX_CONCURRENT_HASHES` slots of a bounded `HashGate`
+    (each hash holds 64 MiB for ~0.5 s; a burst on the default thread pool would spike RSS by
+    gigabytes), and every login passes the `LoginThrottle` before it may hash at all.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        invites: InviteStore,
+        tokens: TokenService,
+        start_room_id: str,
+        *,
+        throttle: LoginThrottle | None = None,
+        hash_gate: HashGate | None = None,
+        audit: LockoutAudit | None = None,
+    ) -> None:
         self.db = db
         self.invites = invites
         self.tokens = tokens
         self.start_room_id = start_room_id
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
-        # Each argon2 hash holds 64 MiB for ~0.5 s; a login burst on the default thread pool
-        # (up to 32 threads) would spike RSS by gigabytes. Queue hashes instead.
-        self._hash_slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+        self.throttle = throttle
+        self.hash_gate = hash_gate or HashGate(MAX_CONCURRENT_HASHES)
+        self.audit = audit
 
-    async def hash_password(self, password: str) -> str:
-        async with self._hash_slots:
+    def _verify_now(self, password_hash: str, password: str) -> bool:
+        try:
+            return bool(self._hasher.verify(password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def hash_password(self, password: str, *, suspect: bool = False, bounded: bool = True) -> str:
+        """Raises HashQueueFull when `bounded` and the queue is full."""
+        async with self.hash_gate.slot(suspect=suspect, bounded=bounded):
             return await asyncio.to_thread(self._hasher.hash, password)
 
-    async def verify_password(self, password_hash: str, password: str) -> bool:
-        def _verify() -> bool:
-            try:
-                return self._hasher.verify(password_hash, password)
-            except (VerificationError, InvalidHashError):
-                return False
+    async def verify_password(
+        self, password_hash: str, password: str, *, suspect: bool = False, bounded: bool = True
+    ) -> bool:
+        """Raises HashQueueFull when `bounded` and the queue is full."""
+        async with self.hash_gate.slot(suspect=suspect, bounded=bounded):
+            return await asyncio.to_thread(self._verify_now, password_hash, password)
 
-        async with self._hash_slots:
-            return await asyncio.to_thread(_verify)
-
-    async def register(self, username: str, password: str, invite_code: str) -> Player:
-        if not USERNAME_PATTERN.match(username):
+    async def register(self, username: str, password: str, invite_code: str, address: str | None = None) -> Player:
+        if not valid_username(username):
             raise RegistrationError(
                 "Username must be 3-20 characters: a letter, then letters, digits or underscores.", 422
             )
@@ -216,7 +264,13 @@ class AuthService:
             raise RegistrationError("That name is already taken.", 409)
         if not await asyncio.to_thread(self.invites.consume, invite_code):
             raise RegistrationError("Invalid or already used invite code.", 400)
-        password_hash = await self.hash_password(password)
+        suspect = self.throttle is not None and self.throttle.is_suspect(address)
+        try:
+            password_hash = await self.hash_password(password, suspect=suspect)
+        except HashQueueFull:
+            # The code was not used for anything: give it back so the player can retry.
+            await asyncio.to_thread(self.invites.restore, invite_code)
+            raise
         try:
             player = await self.db.create_player(username, password_hash, self.start_room_id)
         except IntegrityError as exc:
@@ -224,18 +278,45 @@ class AuthService:
         log.info("player_registered", player_id=player.id, username=username)
         return player
 
-    async def login(self, username: str, password: str) -> tuple[Player, str]:
-        player = await self.db.get_player_by_name(username)
-        if player is None:
-            # Verifying against a throwaway hash keeps timing from revealing which names exist.
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash_password(secrets.token_urlsafe(16))
-            await self.verify_password(self._dummy_hash, password)
+    async def login(self, username: str, password: str, address: str | None = None) -> tuple[Player, str]:
+        """A token for the right password. Raises LoginThrottled (before any hashing),
+        HashQueueFull (no hash slot soon), or AuthError with the same words for every wrong
+        name or password."""
+        attempt = self.throttle.begin(username, address) if self.throttle is not None else None
+        suspect = attempt.suspect if attempt is not None else False
+        try:
+            player = await self.db.get_player_by_name(username) if valid_username(username) else None
+            if player is not None:
+                ok = await self.verify_password(player.password_hash, password, suspect=suspect)
+            elif valid_username(username):
+                # Verifying against a throwaway hash keeps timing from revealing which names exist.
+                # (A name that could never be registered needs no such cover: it costs no hash.)
+                async with self.hash_gate.slot(suspect=suspect):
+                    if self._dummy_hash is None:
+                        self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(16))
+                    await asyncio.to_thread(self._verify_now, self._dummy_hash, password)
+                ok = False
+            else:
+                ok = False
+        except BaseException:
+            if attempt is not None:
+                attempt.abandon()
+            raise
+        if player is None or not ok:
+            if attempt is not None:
+                for lockout in attempt.failed():
+                    self._audit_lockout(username, address, lockout.scope, lockout.seconds, lockout.failures)
             raise AuthError(BAD_CREDENTIALS)
-        if not await self.verify_password(player.password_hash, password):
-            raise AuthError(BAD_CREDENTIALS)
+        if attempt is not None:
+            attempt.succeeded()
         log.info("player_logged_in", player_id=player.id)
         return player, self.tokens.issue(player.id, player.username)
+
+    def _audit_lockout(self, username: str, address: str | None, scope: str, seconds: int, failures: int) -> None:
+        log.warning("login_lockout", username=username[:64], address=address, scope=scope, seconds=seconds)
+        if self.audit is not None:
+            metadata = {"event": "login_lockout", "scope": scope, "retry_after": seconds, "failures": failures}
+            self.audit.log_command(username[:64], "login", False, address, metadata)
 
     async def authenticate(self, token: str | None) -> Player:
         """The player a token belongs to; AuthError when missing, bad, expired or orphaned."""
@@ -251,7 +332,7 @@ class AuthService:
         """Create the admin account, or bring its password and flag in line with config."""
         player = await self.db.get_player_by_name(ADMIN_USERNAME)
         if player is None:
-            password_hash = await self.hash_password(password)
+            password_hash = await self.hash_password(password, bounded=False)
             try:
                 player = await self.db.create_player(
                     ADMIN_USERNAME, password_hash, self.start_room_id, is_admin=True
@@ -266,8 +347,8 @@ class AuthService:
                 log.info("admin_created", player_id=player.id)
                 return player
         updates: dict[str, Any] = {}
-        if not await self.verify_password(player.password_hash, password):
-            updates["password_hash"] = await self.hash_password(password)
+        if not await self.verify_password(player.password_hash, password, bounded=False):
+            updates["password_hash"] = await self.hash_password(password, bounded=False)
         if not player.is_admin:
             updates["is_admin"] = True
         if updates:
@@ -282,23 +363,17 @@ class AuthService:
 # FastAPI dependencies
 
 
-def get_services(conn: HTTPConnection) -> AppServices:
-    services: AppServices = conn.app.state.services
-    return services
+def get_auth_service(conn: HTTPConnection) -> AuthService:
+    """The app's AuthService (`app.state.services.auth`, set by `create_app`)."""
+    auth: AuthService = conn.app.state.services.auth
+    return auth
 
 
-ServicesDep = Annotated[AppServices, Depends(get_services)]
+AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 
 
-def get_app_config(services: ServicesDep) -> AppConfig:
-    return services.config
-
-
-ConfigDep = Annotated[AppConfig, Depends(get_app_config)]
-
-
-async def get_session(services: ServicesDep) -> AsyncIterator[AsyncSession]:
-    async with services.db.session() as session:
+async def get_session(auth: AuthServiceDep) -> AsyncIterator[AsyncSession]:
+    async with auth.db.session() as session:
         yield session
 
 
@@ -308,7 +383,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 async def get_current_player(
-    services: ServicesDep,
+    auth: AuthServiceDep,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Player:
@@ -319,7 +394,7 @@ async def get_current_player(
     if credentials is None:
         raise unauthorized
     try:
-        claims = services.auth.tokens.decode(credentials.credentials)
+        claims = auth.tokens.decode(credentials.credentials)
     except AuthError as exc:
         raise unauthorized from exc
     player = await session.get(Player, claims.player_id)

@@ -7,14 +7,15 @@ import contextlib
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from mythos.auth import MAX_CONCURRENT_HASHES, AuthService, InviteStore, TokenService
 from mythos.commands.audit import AuditLogger
 from mythos.commands.context import GameServices
 from mythos.commands.security import CommandSecurity
 from mythos.commands.security_setup import build_command_security
 from mythos.config import AppConfig
 from mythos.db import Database
+from mythos.login_throttle import HashGate, LoginThrottle
 from mythos.observability.logging import get_logger
 from mythos.observability.metrics import MetricsCollector
 from mythos.realtime.broadcast import Broadcaster
@@ -23,9 +24,6 @@ from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.dlq_admin import dlq_dir
 from mythos.realtime.nats_service import NATSService
 from mythos.world import World, load_world
-
-if TYPE_CHECKING:
-    from mythos.auth import AuthService
 
 __all__ = ["AppServices", "build_services"]
 
@@ -86,9 +84,6 @@ class AppServices:
 
 def build_services(config: AppConfig, security: CommandSecurity | None = None) -> AppServices:
     """Wire the services; nothing connects until `start()`."""
-    # Imported here: mythos.auth's dependencies refer back to AppServices.
-    from mythos.auth import AuthService, InviteStore, TokenService
-
     world = load_world(config.server.world_file)
     db = Database(config.database.url, config.database.npc_url)
     connections = ConnectionManager(buffer_size=config.server.event_buffer_size)
@@ -105,9 +100,22 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     tokens = TokenService(
         config.security.jwt_secret.get_secret_value(), timedelta(minutes=config.security.token_ttl_minutes)
     )
-    auth = AuthService(db, InviteStore(config.security.invite_codes_file), tokens, world.start_room_id)
     # The real command security unless the caller passes another (tests of the game alone).
     kit = build_command_security(config.security, config.logging.log_base, db, security)
+    auth = AuthService(
+        db,
+        InviteStore(config.security.invite_codes_file),
+        tokens,
+        world.start_room_id,
+        throttle=LoginThrottle.from_settings(config.security),
+        hash_gate=HashGate(
+            MAX_CONCURRENT_HASHES,
+            suspect_slots=1,
+            max_waiting=config.security.login_hash_queue_max,
+            max_suspect_waiting=config.security.login_suspect_queue_max,
+        ),
+        audit=kit.audit,
+    )
     connections.on_offline = kit.player_offline
     game = GameServices(world, db, connections, broadcaster, kit.security, kit.alias_commands)
     return AppServices(

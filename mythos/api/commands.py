@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from mythos.auth import CurrentPlayer, ServicesDep
+from mythos.api.deps import ServicesDep
+from mythos.auth import CurrentPlayer
 from mythos.commands.context import Actor
 from mythos.commands.pipeline import process_command_unified
 from mythos.realtime.events import error_message

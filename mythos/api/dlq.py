@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from mythos.api.admin import AdminPlayer
-from mythos.auth import ServicesDep
+from mythos.api.deps import ServicesDep
 from mythos.db import Player
 from mythos.realtime.dead_letter_queue import DeadLetterQueue, is_valid_entry_id
 from mythos.realtime.dlq_admin import audit_dlq_action, entry_view, parse_duration

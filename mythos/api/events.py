@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 
-from mythos.auth import AuthError, ServicesDep
+from mythos.api.deps import ServicesDep
+from mythos.auth import AuthError
 from mythos.realtime.session import open_connection, parse_last_event_id
 from mythos.realtime.sse import SSE_HEADERS, sse_stream
 

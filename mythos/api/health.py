@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from mythos.auth import ServicesDep
+from mythos.api.deps import ServicesDep
 
 __all__ = ["router"]
 

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from mythos.api.admin import AdminPlayer
-from mythos.auth import ServicesDep
+from mythos.api.deps import ServicesDep
 from mythos.observability.metrics import PROMETHEUS_CONTENT_TYPE
 
 __all__ = ["router"]

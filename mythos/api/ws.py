@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, WebSocket
 
-from mythos.auth import ServicesDep
+from mythos.api.deps import ServicesDep
 from mythos.realtime.session import parse_last_event_id
 from mythos.realtime.websocket import serve_websocket
 

@@ -100,6 +100,13 @@ class ServerConfig(_Section):
     # Names this instance's durable JetStream consumer; stable across restarts so chat sent while
     # the instance was down is replayed to it. Default: <hostname>-<port>.
     instance_id: str | None = Field(None, min_length=1, max_length=64, validation_alias=_env("MYTHOS_INSTANCE_ID"))
+    # Per-WebSocket budgets for frames that are not commands (commands have the rate limiter):
+    # pings beyond their bucket, and invalid frames, spend the bad-frame bucket; a connection that
+    # empties it is closed with 1008 (docs/protocol.md).
+    ws_ping_burst: int = Field(10, ge=1, le=10_000, validation_alias=_env("WS_PING_BURST"))
+    ws_pings_per_second: float = Field(1.0, gt=0, le=1000, validation_alias=_env("WS_PINGS_PER_SECOND"))
+    ws_bad_frame_burst: int = Field(10, ge=1, le=10_000, validation_alias=_env("WS_BAD_FRAME_BURST"))
+    ws_bad_frames_per_minute: float = Field(6.0, gt=0, le=60_000, validation_alias=_env("WS_BAD_FRAMES_PER_MINUTE"))
 
     @field_validator("instance_id")
     @classmethod
@@ -214,6 +221,28 @@ class SecurityConfig(_Section):
     )
     audit_refusal_burst: int = Field(5, ge=1, le=10_000, validation_alias=_env("AUDIT_REFUSAL_BURST"))
 
+    # Login throttling (docs/protocol.md): failed logins per (account, address) and per address
+    # before an exponential back-off, a ceiling per account over all addresses, and the bounded
+    # queue for the two argon2 slots. The defaults give one address at most 11 guesses per
+    # account per hour, and all addresses together at most 50 plus one per new address.
+    login_free_failures: int = Field(5, ge=1, le=1000, validation_alias=_env("LOGIN_FREE_FAILURES"))
+    login_address_free_failures: int = Field(20, ge=1, le=100_000, validation_alias=_env("LOGIN_ADDRESS_FREE_FAILURES"))
+    login_backoff_base_seconds: float = Field(
+        120.0, gt=0, le=86_400, validation_alias=_env("LOGIN_BACKOFF_BASE_SECONDS")
+    )
+    login_backoff_max_seconds: float = Field(900.0, gt=0, le=86_400, validation_alias=_env("LOGIN_BACKOFF_MAX_SECONDS"))
+    login_account_failures_per_hour: int = Field(
+        50, ge=1, le=100_000, validation_alias=_env("LOGIN_ACCOUNT_FAILURES_PER_HOUR")
+    )
+    login_failure_memory_seconds: float = Field(
+        3600.0, gt=0, le=7 * 86_400, validation_alias=_env("LOGIN_FAILURE_MEMORY_SECONDS")
+    )
+    login_throttle_max_entries: int = Field(
+        100_000, ge=100, le=10_000_000, validation_alias=_env("LOGIN_THROTTLE_MAX_ENTRIES")
+    )
+    login_hash_queue_max: int = Field(16, ge=0, le=10_000, validation_alias=_env("LOGIN_HASH_QUEUE_MAX"))
+    login_suspect_queue_max: int = Field(4, ge=0, le=10_000, validation_alias=_env("LOGIN_SUSPECT_QUEUE_MAX"))
+
     @field_validator("admin_password")
     @classmethod
     def _admin_password_strength(cls, value: SecretStr) -> SecretStr:
@@ -225,6 +254,19 @@ class SecurityConfig(_Section):
     def _jwt_secret_strength(cls, value: SecretStr) -> SecretStr:
         _check_secret(value.get_secret_value(), MIN_JWT_SECRET)
         return value
+
+    @model_validator(mode="after")
+    def _login_backoff_consistent(self) -> Self:
+        # Failures forgotten before the longest lockout ends would reset the back-off mid-attack.
+        if self.login_backoff_base_seconds > self.login_backoff_max_seconds:
+            raise PydanticCustomError(
+                "login_backoff", "LOGIN_BACKOFF_BASE_SECONDS must not exceed LOGIN_BACKOFF_MAX_SECONDS"
+            )
+        if self.login_failure_memory_seconds < self.login_backoff_max_seconds:
+            raise PydanticCustomError(
+                "login_memory", "LOGIN_FAILURE_MEMORY_SECONDS must be at least LOGIN_BACKOFF_MAX_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _expansion_within_rate_limit(self) -> Self:

@@ -98,7 +98,15 @@ async def test_register_consumes_the_invite_and_login_issues_a_token(auth: AuthS
 
 @pytest.mark.parametrize(
     ("username", "password", "status"),
-    [("ab", PASSWORD, 422), ("1abc", PASSWORD, 422), ("bad name", PASSWORD, 422), ("Valid", "short", 422)],
+    [
+        ("ab", PASSWORD, 422),
+        ("1abc", PASSWORD, 422),
+        ("bad name", PASSWORD, 422),
+        ("Valid", "short", 422),
+        # `$` matches before a final newline: only a full match keeps these out.
+        ("Valid\n", PASSWORD, 422),
+        ("admin\n", PASSWORD, 422),
+    ],
 )
 async def test_register_validates_input_without_using_the_invite(
     auth: AuthService, username: str, password: str, status: int
