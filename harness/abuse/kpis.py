@@ -80,8 +80,8 @@ def _guesses(t: Totals) -> KPIResult:
     shown = ", ".join(f"{name} {value:.0f}/h" for name, value in t.guesses_per_hour.items())
     evaluated = sum(int(t.per_attack[n].get("evaluated", 0)) for n in wanted)
     return _kpi("login_guesses_per_account_per_hour", round(t.guesses_per_hour[worst], 1),
-                f"worst account {worst}: {shown} (evaluated guesses in the window plus the rest of the hour "
-                f"at the last Retry-After, or the window's rate when no wait was demanded)", evaluated)
+                f"worst account {worst}: {shown} (per address, evaluated guesses in the window plus the rest of "
+                f"the hour at the pace its 429s imposed, or its window's rate when never slowed; summed)", evaluated)
 
 
 def _legit(t: Totals) -> KPIResult:
@@ -118,6 +118,8 @@ def _rss(t: Totals) -> KPIResult:
 def _spoofing(t: Totals) -> KPIResult:
     if t.spoofing is None or "unicode_chat" not in t.completed:
         return _kpi("spoofing_chars_delivered", None, "unicode_chat did not complete", 0)
+    if t.spoofing.events == 0:
+        return _kpi("spoofing_chars_delivered", None, "the compliant players received no events to check", 0)
     s = t.spoofing
     examples = f"; e.g. {', '.join(s.samples)}" if s.samples else ""
     return _kpi("spoofing_chars_delivered", float(s.characters),

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness.abuse.clients import LoginAnswer, http_client, login
 from harness.abuse.context import Account, AttackContext, AttackOutcome, Budget
-from harness.abuse.measure import Guesses, guesses_per_hour
+from harness.abuse.measure import Guess, guesses_per_hour, pace_s
 
 __all__ = ["FLOOD_ADDRESSES", "LOCUSTFILE", "login_brute_force_admin", "login_brute_force_player", "login_flood"]
 
@@ -46,8 +46,9 @@ LOCUST_GRACE_S = 20.0
 
 async def _brute_force(ctx: AttackContext, budget: Budget, account: Account,
                        addresses: Sequence[str]) -> AttackOutcome:
-    """Wrong passwords for ``account``, one in flight per address, as fast as answered."""
-    answers: list[tuple[float, LoginAnswer]] = []
+    """Wrong passwords for ``account``, one in flight per address, each sent as soon as the last
+    is answered (so a lock is met the moment it ends)."""
+    by_address: dict[str, list[Guess]] = {address: [] for address in addresses}
     started = time.monotonic()
     deadline = started + budget.seconds
     remaining = [budget.count]
@@ -57,26 +58,24 @@ async def _brute_force(ctx: AttackContext, budget: Budget, account: Account,
             while time.monotonic() < deadline and remaining[0] > 0:
                 remaining[0] -= 1
                 answer = await login(client, account.name, secrets.token_urlsafe(12))
-                answers.append((time.monotonic(), answer))
+                by_address[address].append(Guess(time.monotonic() - started, answer.status, answer.retry_after_s))
 
     await asyncio.gather(*(guesser(a) for a in addresses))
     window = max(time.monotonic() - started, 1e-3)
-    last = max(answers, key=lambda item: item[0])[1] if answers else None
-    statuses = Counter(a.status for _, a in answers)
-    guesses = Guesses(
-        evaluated=sum(1 for _, a in answers if a.evaluated),
-        refused=sum(1 for _, a in answers if a.refused),
-        window_s=window,
-        last_retry_after_s=last.retry_after_s if last is not None and last.refused else None,
-    )
+    answers = [g for guesses in by_address.values() for g in guesses]
+    statuses = Counter(g.status for g in answers)
+    per_address = {address: {"evaluated": sum(1 for g in guesses if g.evaluated), "answers": len(guesses),
+                             "pace_s": None if (p := pace_s(guesses)) is None else round(p, 1)}
+                   for address, guesses in by_address.items()}
     figures: dict[str, Any] = {
         "account": account.name, "addresses": len(addresses), "guesses": len(answers),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "evaluated": guesses.evaluated, "refused": guesses.refused, "window_s": round(window, 2),
-        "last_retry_after_s": guesses.last_retry_after_s,
-        "guesses_per_hour": round(guesses_per_hour(guesses), 1),
+        "evaluated": sum(1 for g in answers if g.evaluated),
+        "refused": sum(1 for g in answers if g.status in (429, 503)), "window_s": round(window, 2),
+        "per_address": per_address,
+        "guesses_per_hour": round(guesses_per_hour(by_address, window), 1),
     }
-    outcome = AttackOutcome(figures=figures, refusals=sum(1 for _, a in answers if a.status in (401, 429, 503)))
+    outcome = AttackOutcome(figures=figures, refusals=sum(1 for g in answers if g.status in (401, 429, 503)))
     owner = await _owner_logs_in(ctx, account)
     figures["owner_login"] = {"status": owner.status, "ms": round(owner.elapsed_ms, 1)}
     if owner.status != 200:

@@ -18,9 +18,10 @@ from typing import Any
 __all__ = [
     "HOUR_S",
     "AuditMeter",
-    "Guesses",
+    "Guess",
     "guesses_per_hour",
     "hidden_characters",
+    "pace_s",
     "percentile",
     "strings_in",
     "vm_rss_kib",
@@ -66,33 +67,62 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Guesses:
-    """What one account's brute force got out of the server in its window."""
+class Guess:
+    """One guess's answer, as the brute force saw it."""
 
-    evaluated: int
-    """Answers that judged the password (200/401): the server ran the hash."""
-    refused: int
-    """Answers that refused to judge it (429/503)."""
-    window_s: float
-    last_retry_after_s: float | None
-    """The wait the server demanded in its last refusal, if that answer was a refusal with Retry-After."""
+    at_s: float
+    """When the answer came, in seconds since the attack started."""
+    status: int
+    retry_after_s: float | None = None
+
+    @property
+    def evaluated(self) -> bool:
+        """The server judged the password (ran the hash): 200 or 401."""
+        return self.status in (200, 401)
 
 
-def guesses_per_hour(g: Guesses) -> float:
+def pace_s(answers: Sequence[Guess]) -> float | None:
+    """Seconds between evaluated guesses that the server imposed on one address at the end of
+    its window, or None when it imposed none (no 429 with a Retry-After).
+
+    The attacker guesses again as soon as it has an answer, so it is evaluated the moment a
+    lock ends. Locked now (a 429 after the last evaluated guess): the pace is from that guess
+    to the latest end of lock a 429 announced. Unlocked again: the interval between the last two
+    evaluated guesses. A 503 (hash queue full) sheds load; it promises no pace and sets none.
+    """
+    evaluated = [a.at_s for a in answers if a.evaluated]
+    locks = [a for a in answers if a.status == 429 and a.retry_after_s]
+    if not locks:
+        return None
+    last = evaluated[-1] if evaluated else 0.0
+    after = [a for a in locks if a.at_s >= last]
+    if after:
+        return max(a.at_s + (a.retry_after_s or 0.0) for a in after) - last
+    if len(evaluated) >= 2:
+        return evaluated[-1] - evaluated[-2]
+    return None
+
+
+def guesses_per_hour(by_address: Mapping[str, Sequence[Guess]], window_s: float) -> float:
     """Guesses the server would evaluate against one account in an hour, from a short window.
 
-    When the window ended on a refusal carrying Retry-After, the server has promised at most
-    one guess per that wait from then on: the figure is what was evaluated plus the rest of the
-    hour at that pace. That is exact for a fixed-rate throttle and an upper bound for a growing
-    back-off. Otherwise (no throttle, or a refusal without a stated wait) the window's rate is
-    scaled to the hour, which is what an attacker gets when nothing stops them.
+    Per attacking address: what was evaluated in the window, plus the rest of the hour at the
+    pace the server imposed at its end (:func:`pace_s`); an address the server never slowed
+    down keeps its window's rate for the hour. Summed over the addresses. That is exact for a
+    throttle per address with a fixed pace, and an upper bound for a growing back-off or for a
+    throttle the addresses share (each address is counted at the shared pace).
     """
-    if g.window_s <= 0:
+    if window_s <= 0:
         raise ValueError("an attack window has a positive length")
-    if g.last_retry_after_s is not None and g.last_retry_after_s > 0:
-        rest = max(0.0, HOUR_S - g.window_s)
-        return g.evaluated + rest / g.last_retry_after_s
-    return g.evaluated / g.window_s * HOUR_S
+    total = 0.0
+    for answers in by_address.values():
+        evaluated = sum(1 for a in answers if a.evaluated)
+        pace = pace_s(answers)
+        if pace is None or pace <= 0:
+            total += evaluated / window_s * HOUR_S
+        else:
+            total += evaluated + max(0.0, HOUR_S - window_s) / pace
+    return total
 
 
 def vm_rss_kib(pid: int) -> int:

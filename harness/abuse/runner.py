@@ -88,12 +88,11 @@ class AttackRun:
 
 
 def _figures(figures: Mapping[str, Any]) -> str:
-    skip = {"answers", "statuses", "flood_statuses", "locust_report", "answers_by_family"}
-    shown = [f"{k} {v}" for k, v in figures.items() if k not in skip and not isinstance(v, dict | list)]
-    for key in ("answers", "statuses", "flood_statuses"):
-        if isinstance(figures.get(key), dict):
-            shown.append(f"{key} {json.dumps(figures[key], separators=(',', ':'))}")
-    return ", ".join(shown)
+    """Scalars first, then the nested figures as compact JSON; file paths stay in the summary."""
+    scalars = [f"{k} {v}" for k, v in figures.items() if not isinstance(v, dict | list) and k != "locust_report"]
+    nested = [f"{k} {json.dumps(v, separators=(',', ':'), ensure_ascii=True)}"
+              for k, v in figures.items() if isinstance(v, dict | list)]
+    return ", ".join(scalars + nested)
 
 
 @dataclass
@@ -323,7 +322,8 @@ async def _play(server: MythosServer, attacks: Sequence[Attack], full: bool, out
         await asyncio.to_thread(compliant.stop)
 
 
-async def _run(full: bool, names: Sequence[str], reports: Path, say: Progress) -> AbuseResult:
+async def _run(full: bool, names: Sequence[str], reports: Path, say: Progress,
+               server_env: Mapping[str, str] | None) -> AbuseResult:
     began = time.monotonic()
     started_at = datetime.now(UTC)
     attacks = [ATTACKS[n] for n in names]
@@ -333,17 +333,21 @@ async def _run(full: bool, names: Sequence[str], reports: Path, say: Progress) -
     paths = RunPaths.new("abuse", reports).create()
     played = _Played()
     say(f"abuse ({'full' if full else 'short'}): starting nats-server and mythos")
+    stopped: str | None = None
     try:
-        with NatsServer(paths.log_dir) as nats, MythosServer(paths.run_dir, paths.log_dir,
-                                                             nats_url=nats.url) as server:
+        with NatsServer(paths.log_dir) as nats, MythosServer(paths.run_dir, paths.log_dir, nats_url=nats.url,
+                                                             extra_env=server_env) as server:
             await _play(server, attacks, full, out_dir, say, began, played)
+    except Exception as exc:  # setup or teardown broke: still write what was measured, failed
+        stopped = f"the run stopped early: {type(exc).__name__}: {exc}"
+        say(stopped)
     finally:
         # After the server stopped: what it flushes on shutdown (a held-back summary) counts too.
         audit_bytes = played.meter.stop() if played.meter is not None else None
-    assert played.log is not None
-    totals = _totals(played.runs, played.log, audit_bytes, played.rss_kib)
+    log = played.log or CompliantLog(out_dir / "compliant.jsonl", COMPLIANT_TIMEOUT_S)
+    totals = _totals(played.runs, log, audit_bytes, played.rss_kib)
     kpis = abuse_kpis(totals)
-    failures = _failures(played.runs, planned, played.log)
+    failures = _failures(played.runs, planned, log) + ([stopped] if stopped else [])
     kpi_path = write_suite("abuse", kpis, started=started_at, finished=datetime.now(UTC), out_dir=reports / "kpi",
                            planned=planned, completed=list(totals.completed), failures=failures)
     wall = time.monotonic() - began
@@ -362,11 +366,15 @@ async def _run(full: bool, names: Sequence[str], reports: Path, say: Progress) -
 
 
 def run_abuse(names: Sequence[str] = (), *, full: bool = False, reports: Path = DEFAULT_REPORTS,
-              progress: Progress | None = None) -> AbuseResult:
-    """Run the named attacks (all when none) in the short or full profile; write reports/kpi/abuse.json."""
+              progress: Progress | None = None, server_env: Mapping[str, str] | None = None) -> AbuseResult:
+    """Run the named attacks (all when none) in the short or full profile; write reports/kpi/abuse.json.
+
+    ``server_env`` overrides the server's environment, for negative controls only (a known-weak
+    server must score red); a real run uses the defaults a deployment has.
+    """
     unknown = [n for n in names if n not in ATTACKS]
     if unknown:
         raise ValueError(f"unknown attack(s) {unknown}; available: {', '.join(ATTACKS)}")
     say = progress or (lambda _message: None)
-    return asyncio.run(_run(full, list(names) or list(ATTACKS), reports, say))
+    return asyncio.run(_run(full, list(names) or list(ATTACKS), reports, say, server_env))
 

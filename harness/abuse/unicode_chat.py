@@ -40,8 +40,9 @@ FALSE_POSITIVES = ("look |shiny", "data: text/plain, hi")
 MIXED_SCRIPT_VERB = "t\u0435leport arkham_square"
 PLAIN_VERB = "teleport arkham_square"
 HIDDEN_NAMES = ("ev\u202eil", "ze\u200bro", "bo\u2066b\u2069", "ta\U000e0041g")
-PACE_S = 0.12
-"""Sends at most this often: under the rate limit (10 a second), so no line is refused for pace."""
+PACE_S = 0.13
+"""Every command is sent at least this long after the previous one: under the rate limit (10 a
+second), so no line is refused for its pace."""
 HEAR_S = 3.0
 
 
@@ -61,10 +62,24 @@ def _answer_kind(frame: dict[str, Any] | None) -> str:
     return "ok" if data.get("ok", True) else f"fail:{data.get('error_type')}"
 
 
+class _Paced:
+    """One command at a time, each sent at least PACE_S after the one before."""
+
+    def __init__(self, speaker: WsAttacker) -> None:
+        self.speaker = speaker
+        self.next_at = 0.0
+
+    async def command(self, text: str) -> dict[str, Any] | None:
+        await asyncio.sleep(max(0.0, self.next_at - time.monotonic()))
+        self.next_at = time.monotonic() + PACE_S
+        return await self.speaker.command(text)
+
+
 async def unicode_chat(ctx: AttackContext, budget: Budget) -> AttackOutcome:
     """Every family once per round until the budget's time or count runs out (at least one round)."""
     speaker = WsAttacker(ws_url(ctx.base_url, ctx.eve.token, ctx.eve.session_id), keep_replies=True)
     await speaker.connect()
+    paced = _Paced(speaker)
     outcome = AttackOutcome()
     answers: dict[str, str] = {}
     untold: list[str] = []
@@ -76,8 +91,7 @@ async def unicode_chat(ctx: AttackContext, budget: Budget) -> AttackOutcome:
             rounds += 1
             for family, lines in FAMILIES.items():
                 for text in lines:
-                    paced = asyncio.create_task(asyncio.sleep(PACE_S))
-                    reply = await speaker.command(f"say {text}")
+                    reply = await paced.command(f"say {text}")
                     sent += 1
                     answers[family] = _answer_kind(reply)
                     hidden = hidden_characters(text)[0]
@@ -85,14 +99,12 @@ async def unicode_chat(ctx: AttackContext, budget: Budget) -> AttackOutcome:
                         untold.append(f"{family}: {hidden} ({answers[family]})")
                     if reply is not None and reply.get("type") == "error":
                         outcome.refusals += 1
-                    await paced
-        verbs = [_answer_kind(await speaker.command(c)) for c in (PLAIN_VERB, MIXED_SCRIPT_VERB)]
+        verbs = [_answer_kind(await paced.command(c)) for c in (PLAIN_VERB, MIXED_SCRIPT_VERB)]
         outcome.refusals += sum(1 for v in verbs if v.startswith("error:"))
         marker = f"fp{secrets.token_hex(4)}"
         replies = []
         for text in FALSE_POSITIVES:
-            replies.append(await speaker.command(f"say {text} {marker}"))
-            await asyncio.sleep(PACE_S)
+            replies.append(await paced.command(f"say {text} {marker}"))
         delivered = []
         for text, reply in zip(FALSE_POSITIVES, replies, strict=True):
             ok = _answer_kind(reply) == "ok" and await ctx.heard(f"{text} {marker}", HEAR_S)

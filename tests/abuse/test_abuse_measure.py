@@ -16,7 +16,15 @@ import pytest
 
 from harness.abuse.compliant_log import CompliantLog, CompliantWindow, Spoofing, spoofing
 from harness.abuse.kpis import ABUSE_KPIS, Totals, abuse_kpis
-from harness.abuse.measure import AuditMeter, Guesses, guesses_per_hour, hidden_characters, percentile, vm_rss_kib
+from harness.abuse.measure import (
+    AuditMeter,
+    Guess,
+    guesses_per_hour,
+    hidden_characters,
+    pace_s,
+    percentile,
+    vm_rss_kib,
+)
 from harness.abuse.unicode_chat import FALSE_POSITIVES, FAMILIES, HIDDEN_NAMES, MIXED_SCRIPT_VERB
 from harness.kpi import CATALOGUE
 
@@ -62,17 +70,37 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([1.0] * 98 + [900.0, 1000.0], 99) == 900.0
 
 
-def test_guesses_per_hour_from_a_window() -> None:
-    # Nothing stops the attacker: the window's rate for an hour.
-    assert guesses_per_hour(Guesses(evaluated=12, refused=0, window_s=3.0, last_retry_after_s=None)) == 14_400
-    # One guess per 10 s promised: about 360 an hour, whatever the window's burst.
-    assert guesses_per_hour(Guesses(5, 40, 4.0, 10.0)) == pytest.approx(5 + 3596 / 10)
-    # Locked for 15 minutes after five: within the spec.
-    assert guesses_per_hour(Guesses(5, 40, 4.0, 900.0)) < 10
-    # A refusal without a stated wait promises nothing.
-    assert guesses_per_hour(Guesses(5, 40, 4.0, None)) == 4500
+def _stream(*answers: tuple[float, int, float | None]) -> list[Guess]:
+    return [Guess(at, status, retry) for at, status, retry in answers]
+
+
+def test_an_address_nothing_slows_down_keeps_its_rate_for_the_hour() -> None:
+    free = _stream((0.5, 401, None), (1.0, 401, None), (1.5, 401, None))
+    assert pace_s(free) is None
+    assert guesses_per_hour({"a": free}, 3.0) == 3600
+    shed = _stream((0.5, 401, None), (1.0, 503, 1.0), (1.5, 401, None))  # load shedding sets no pace
+    assert pace_s(shed) is None
+
+
+def test_a_lock_sets_the_pace_from_the_last_evaluated_guess() -> None:
+    # Five free guesses, then locked: every refusal announces the same end of lock, 30 s after the fifth.
+    locked = _stream(*[(0.2 * i, 401, None) for i in range(1, 6)],
+                     (1.1, 429, 30.0), (1.2, 429, 29.9), (3.9, 429, 27.2))
+    assert pace_s(locked) == pytest.approx(30.1)
+    assert guesses_per_hour({"a": locked}, 4.0) == pytest.approx(5 + 3596 / 30.1)
+    # Unlocked again at the end of the window: the interval the last lock imposed.
+    unlocked = _stream((0.2, 401, None), (0.4, 429, 2.0), (1.0, 429, 1.4), (2.5, 401, None))
+    assert pace_s(unlocked) == pytest.approx(2.3)
+
+
+def test_guesses_per_hour_sums_the_addresses() -> None:
+    slow = _stream((0.5, 401, None), (0.6, 429, 900.0))
+    fast = _stream((0.5, 401, None), (1.0, 401, None))
+    assert guesses_per_hour({"a": slow, "b": slow}, 4.0) == pytest.approx(2 * (1 + 3596 / 900.1))
+    assert guesses_per_hour({"a": slow, "b": fast}, 4.0) > 1000, "one unthrottled address is enough"
+    assert guesses_per_hour({"a": slow}, 4.0) < 10, "a 15-minute lock is within the spec"
     with pytest.raises(ValueError):
-        guesses_per_hour(Guesses(1, 0, 0.0, None))
+        guesses_per_hour({"a": fast}, 0.0)
 
 
 def test_vm_rss_follows_this_process_memory() -> None:
@@ -185,6 +213,7 @@ def test_kpis_of_an_undefended_server_fail(kpi_id: str, overrides: dict[str, obj
     ("compliant_p99_under_abuse_ms", {"compliant": _window([40.0] * 5)}),
     ("server_rss_growth_under_abuse_mb", {"rss_after_kib": None}),
     ("spoofing_chars_delivered", {"completed": ["login_flood"]}),
+    ("spoofing_chars_delivered", {"spoofing": Spoofing(0, 0, ())}),
 ])
 def test_what_was_not_measured_is_not_a_pass(kpi_id: str, overrides: dict[str, object]) -> None:
     kpi = {k.id: k for k in abuse_kpis(_totals(**overrides))}[kpi_id]
