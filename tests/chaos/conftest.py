@@ -20,41 +20,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from harness.required_tools import require_toxiproxy
-from harness.results import ScenarioResult, now, write_chaos_suite
+from harness.results import write_chaos_suite
+from tests.chaos.session import ChaosSession
 
 CHAOS_DIR = Path(__file__).resolve().parent
 PLANNED_KEY = pytest.StashKey[list[str]]()
-
-
-@dataclass
-class ChaosSession:
-    """What this session's scenario tests meant to run, what returned a verdict, what else failed."""
-
-    planned: list[str]
-    started: datetime = field(default_factory=now)
-    results: list[ScenarioResult] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def record(self, result: ScenarioResult) -> ScenarioResult:
-        """The scenario returned a verdict: its run counts towards the suite's KPIs."""
-        self.results.append(result)
-        return result
-
-    def fail(self, check: str) -> None:
-        """A check outside the checkers failed (or never finished): it vetoes the suite's KPIs."""
-        if check not in self.failures:
-            self.failures.append(check)
-
-    def passed(self, check: str) -> None:
-        if check in self.failures:
-            self.failures.remove(check)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,7 +20,7 @@ from harness.history import F, load_history
 from harness.kpi import CATALOGUE, kpi_from_catalogue, write_suite
 from harness.results import write_chaos_suite
 from scenarios.base import run_scenario, weakened
-from tests.chaos.conftest import ChaosSession
+from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_fast, pytest.mark.timeout(240)]
 

@@ -25,8 +25,8 @@ from harness.checker import fault_windows, metrics_series
 from harness.cli import load_scenario
 from harness.history import F, Op, load_history
 from scenarios.base import run_scenario
-from tests.chaos.conftest import ChaosSession
 from tests.chaos.expectations import summary, violations
+from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.scenario("nats_breaker"), pytest.mark.timeout(240)]
 

@@ -16,8 +16,8 @@ import pytest
 from harness.cli import available_scenarios, load_scenario
 from scenarios import FAST
 from scenarios.base import run_scenario
-from tests.chaos.conftest import ChaosSession
 from tests.chaos.expectations import summary, violations
+from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 
