@@ -1,8 +1,8 @@
 """``harness``: bring the topology up, run chaos scenarios, re-check histories, report, gate.
 
 Exit codes: ``chaos`` and ``analyze`` exit 1 when a checker found the history invalid (2 when
-``analyze`` can only say unknown); ``gate`` exits 1 naming every catalogue KPI that failed or
-is missing.
+``analyze`` can only say unknown); ``gate`` exits 1 naming every reason the run is not green
+(harness/verdict.py); ``run record`` exits 2 when the run manifest is missing or another run's.
 """
 
 from __future__ import annotations
@@ -197,30 +197,77 @@ def analyze(history: Path, dlq: Path | None, checkers: tuple[str, ...], save: bo
     sys.exit({True: 0, False: 1}.get(result["valid"], 2))
 
 
+allow_stale_option = click.option(
+    "--allow-stale", is_flag=True,
+    help="Accept KPI files from another run or commit (the report marks them stale).")
+
+
 @main.command()
 @reports_option
-def report(reports: Path) -> None:
-    """Merge reports/kpi/*.json into reports/kpi.json and reports/kpi.html."""
+@allow_stale_option
+def report(reports: Path, allow_stale: bool) -> None:
+    """Judge the run and write reports/kpi.json and reports/kpi.html."""
     from harness.report import build_report
 
-    json_path, html_path, verdict = build_report(reports)
+    json_path, html_path, verdict = build_report(reports, allow_stale=allow_stale)
     click.echo(f"wrote {json_path} and {html_path}; gate {'passed' if verdict.passed else 'FAILED'}")
 
 
 @main.command(name="gate")
 @reports_option
-def gate_command(reports: Path) -> None:
-    """Exit 1 naming every catalogue KPI that failed or is missing."""
-    from harness.report import gate, load_suites, merge_kpis
+@allow_stale_option
+def gate_command(reports: Path, allow_stale: bool) -> None:
+    """Exit 1 naming every reason the run is not green (see docs/harness.md, "What green means")."""
+    from harness.verdict import judge
 
-    merged = merge_kpis(load_suites(reports / "kpi"))
-    verdict = gate(merged)
-    for line in verdict.lines(merged):
+    verdict = judge(reports, allow_stale=allow_stale)
+    for line in verdict.pending_lines():
+        click.echo(line, err=True)
+    for entry in verdict.stale_files:
+        if allow_stale:
+            click.echo(f"stale   {entry.file}: {entry.stale} (accepted by --allow-stale)", err=True)
+    for line in verdict.reasons:
         click.echo(line, err=True)
     if not verdict.passed:
-        click.echo(f"gate FAILED: {len(verdict.failed)} failed, {len(verdict.missing)} missing", err=True)
+        click.echo(verdict.summary(), err=True)
         sys.exit(1)
-    click.echo("gate passed: every catalogue KPI measured and within spec")
+    click.echo(verdict.summary())
+
+
+@main.group()
+def run() -> None:
+    """The run manifest (reports/kpi/run.json): which suites a run meant to run and how each ended."""
+
+
+@run.command(name="begin")
+@click.option("--suites", required=True, help="Comma-separated suites this run will run, e.g. lint,core,chaos.")
+@click.option("--full", is_flag=True, help="A full run: the gate then enforces minimum samples.")
+@reports_option
+def run_begin(suites: str, full: bool, reports: Path) -> None:
+    """Start a run (replacing any earlier manifest) and print its id (HARNESS_RUN_ID if set)."""
+    from harness.run_manifest import begin_run
+
+    try:
+        manifest = begin_run(reports, suites.split(","), full=full)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(manifest.id)
+
+
+@run.command(name="record")
+@click.argument("suite")
+@click.option("--exit-code", type=int, required=True, help="The suite's exit code.")
+@click.option("--note", default=None, help="Why it failed, for the report.")
+@reports_option
+def run_record(suite: str, exit_code: int, note: str | None, reports: Path) -> None:
+    """Record one suite's outcome in the run manifest."""
+    from harness.run_manifest import record_outcome
+
+    try:
+        record_outcome(reports, suite, exit_code, note)
+    except ValueError as exc:
+        click.echo(f"harness run record: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

@@ -1,8 +1,8 @@
 """The KPI report: merge every suite file into reports/kpi.json and a self-contained kpi.html.
 
 The HTML has no external assets (plots are inline PNGs) so it can be attached to a CI run and
-read offline. The gate is computed here too, from the same merged data the report shows, so the
-report and ``harness gate`` cannot disagree.
+read offline. The verdict shown is harness/verdict.py's, the same ``harness gate`` prints, so
+the report and the gate cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,86 +13,21 @@ import io
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.kpi import CATALOGUE, EXTRA_KPIS, KPIResult, SuiteReport, load_suite, not_measured
-from harness.report_sections import e2e_section, load_section
+from harness.kpi import CATALOGUE, SuiteReport, load_suite
+from harness.report_sections import e2e_section, load_section, run_section
 from harness.results import ScenarioResult, latest_results
+from harness.verdict import ALWAYS_SHOWN, MergedKPI, Verdict, judge, kpi_files, merge_kpis
 
-__all__ = ["GateVerdict", "MergedKPI", "build_report", "gate", "load_suites", "merge_kpis", "render_html"]
-
-ALWAYS_SHOWN = ("dependency_audit",)
-"""Shown as not measured when no suite measured them, so their absence is visible, not silent."""
-
-
-@dataclass(frozen=True, slots=True)
-class MergedKPI:
-    result: KPIResult
-    suite: str
-    gated: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.result.to_dict(), "suite": self.suite, "gated": self.gated,
-                "measured": self.result.measured, "goal_met": self.result.goal_met,
-                "distance_to_goal": self.result.distance_to_goal}
-
-
-@dataclass(frozen=True, slots=True)
-class GateVerdict:
-    failed: tuple[str, ...]
-    missing: tuple[str, ...]
-
-    @property
-    def passed(self) -> bool:
-        return not self.failed and not self.missing
-
-    def lines(self, merged: Mapping[str, MergedKPI]) -> list[str]:
-        out = []
-        for kpi_id in self.missing:
-            suites = ", ".join(CATALOGUE[kpi_id].measured_by)
-            out.append(f"MISSING {kpi_id}: no suite reported it (measured by {suites})")
-        for kpi_id in self.failed:
-            r = merged[kpi_id].result
-            value = "not measured" if not r.measured else f"{r.value:g} {r.unit}"
-            out.append(f"FAILED  {kpi_id}: {value}, spec {r.comparator} {r.threshold} ({r.evidence})")
-        return out
+__all__ = ["ALWAYS_SHOWN", "MergedKPI", "build_report", "load_suites", "merge_kpis", "render_html"]
 
 
 def load_suites(kpi_dir: Path) -> list[SuiteReport]:
-    """Every reports/kpi/<suite>.json; a corrupt file raises naming it."""
-    return [load_suite(path) for path in sorted(kpi_dir.glob("*.json"))]
-
-
-def _badness(entry: MergedKPI) -> tuple[int, float]:
-    r = entry.result
-    return (0 if not r.passed else 1, -(r.distance_to_goal or 0.0))
-
-
-def merge_kpis(suites: Sequence[SuiteReport]) -> dict[str, MergedKPI]:
-    """One entry per KPI id; when several suites report one, the worst stands (failed, then farthest)."""
-    merged: dict[str, MergedKPI] = {}
-    for suite in suites:
-        for result in suite.kpis:
-            gated = result.id in CATALOGUE and CATALOGUE[result.id].gated
-            entry = MergedKPI(result, suite.suite, gated)
-            current = merged.get(result.id)
-            if current is None or _badness(entry) < _badness(current):
-                merged[result.id] = entry
-    for kpi_id in ALWAYS_SHOWN:
-        if kpi_id not in merged:
-            merged[kpi_id] = MergedKPI(not_measured(kpi_id, "no suite measured it"), "-", False)
-    order = {k: i for i, k in enumerate([*CATALOGUE, *EXTRA_KPIS])}
-    return dict(sorted(merged.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
-
-
-def gate(merged: Mapping[str, MergedKPI]) -> GateVerdict:
-    gated = [k for k, spec in CATALOGUE.items() if spec.gated]
-    missing = tuple(k for k in gated if k not in merged)
-    failed = tuple(k for k in gated if k in merged and not merged[k].result.passed)
-    return GateVerdict(failed=failed, missing=missing)
+    """Every suite file of reports/kpi/ (not the run manifest); a corrupt file raises naming it."""
+    return [load_suite(path) for path in kpi_files(kpi_dir)]
 
 
 # ---------------------------------------------------------------- plots
@@ -302,32 +237,56 @@ def _scenario_table(results: Sequence[ScenarioResult], out_dir: Path) -> str:
     return f"<table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
-def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], verdict: GateVerdict,
-                results: Sequence[ScenarioResult], out_dir: Path) -> str:
+def _status(entry: MergedKPI) -> tuple[str, str]:
+    """(css class, label) of a KPI row."""
+    r = entry.result
+    if r.passed:
+        css, label = "pass", "PASS"
+    elif r.vetoed:
+        css, label = "fail", "VETOED"
+    elif not r.measured:
+        css, label = "nm", "NOT MEASURED"
+    else:
+        css, label = "fail", "FAIL"
+    if entry.pending:
+        return "nm", f"{label} (pending: not gated yet)"
+    if not entry.gated:
+        return css, f"{label} (not gated)"
+    return css, label
+
+
+def _spec_text(comparator: str, threshold: float | None) -> str:
+    return "-" if threshold is None else f"{comparator} {threshold:g}"
+
+
+def _kpi_rows(verdict: Verdict, out_dir: Path) -> str:
     rows = []
-    for kpi_id, entry in merged.items():
+    for kpi_id, entry in verdict.merged.items():
         r = entry.result
-        status = "pass" if r.passed else ("fail" if r.measured else "nm")
-        label = {"pass": "PASS", "fail": "FAIL", "nm": "NOT MEASURED"}[status]
-        if not entry.gated:
-            label += " (not gated)"
-        spec = "-" if r.threshold is None else f"{r.comparator} {r.threshold:g}"
-        distance = r.distance_to_goal
+        css, label = _status(entry)
+        where = html.escape(entry.file or entry.suite) + (" <b>(stale)</b>" if entry.stale else "")
+        veto = f"<br><b>vetoed:</b> {html.escape(r.vetoed)}" if r.vetoed else ""
         rows.append(
-            f"<tr class='{status}'><td>{html.escape(kpi_id)}</td>"
-            f"<td>{html.escape(spec)} {html.escape(r.unit)}</td>"
-            f"<td>{_fmt(r.goal, r.unit)}</td><td>{_fmt(r.value, r.unit)}</td><td>{label}</td>"
-            f"<td>{'met' if r.goal_met else _fmt(distance, r.unit)}</td><td>{html.escape(entry.suite)}</td>"
-            f"<td class='small'>{_evidence(r.evidence, out_dir)}</td></tr>")
-    for kpi_id in verdict.missing:
-        row = CATALOGUE[kpi_id]
-        spec = "-" if row.threshold is None else f"{row.comparator} {row.threshold:g}"
-        rows.append(f"<tr class='nm'><td>{kpi_id}</td><td>{spec} {row.unit}</td>"
-                    f"<td>{row.goal:g} {row.unit}</td><td>missing</td><td>MISSING</td><td></td>"
+            f"<tr class='{css}'><td>{html.escape(kpi_id)}</td>"
+            f"<td>{html.escape(_spec_text(r.comparator, r.threshold))} {html.escape(r.unit)}</td>"
+            f"<td>{_fmt(r.goal, r.unit)}</td><td>{_fmt(r.value, r.unit)}</td>"
+            f"<td>{'-' if r.sample is None else r.sample}</td><td>{label}</td>"
+            f"<td>{'met' if r.goal_met else _fmt(r.distance_to_goal, r.unit)}</td><td>{where}</td>"
+            f"<td class='small'>{_evidence(r.evidence, out_dir)}{veto}</td></tr>")
+    for kpi_id, row in CATALOGUE.items():
+        if kpi_id in verdict.merged:
+            continue
+        label = "PENDING (not gated yet)" if not row.gated else "MISSING"
+        rows.append(f"<tr class='nm'><td>{kpi_id}</td><td>{_spec_text(row.comparator, row.threshold)} {row.unit}</td>"
+                    f"<td>{row.goal:g} {row.unit}</td><td>not measured</td><td>-</td><td>{label}</td><td></td>"
                     f"<td>{', '.join(row.measured_by)}</td><td></td></tr>")
+    return "".join(rows)
+
+
+def render_html(verdict: Verdict, results: Sequence[ScenarioResult], out_dir: Path) -> str:
     suite_rows = "".join(
         f"<tr><td>{html.escape(s.suite)}</td><td>{s.started.isoformat()}</td><td>{s.finished.isoformat()}</td>"
-        f"<td>{s.wall_time_s:.1f}</td><td>{len(s.kpis)}</td></tr>" for s in suites)
+        f"<td>{s.wall_time_s:.1f}</td><td>{len(s.kpis)}</td></tr>" for s in verdict.suites)
     plots = [_scenario_table(results, out_dir)] if results else []
     for result in results:
         png = delivery_plot(result)
@@ -341,18 +300,22 @@ def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], 
         if png_or_none:
             plots.append(f"<h2>{title}</h2><img src='data:image/png;base64,{png_or_none}'>")
     verdict_text = "GATE PASSED" if verdict.passed else (
-        f"GATE FAILED: {len(verdict.failed)} failed, {len(verdict.missing)} missing")
+        f"GATE FAILED: {len(verdict.reasons)} reason(s), {len(verdict.failed)} KPI(s) failed, "
+        f"{len(verdict.missing)} missing")
+    if verdict.passed and verdict.stale_files:
+        verdict_text += f" (with --allow-stale: {len(verdict.stale_files)} stale file(s))"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Mythos KPI report</title>
 <style>{CSS}</style></head><body>
 <h1>Mythos KPI report</h1>
 <p class="small">generated {datetime.now(UTC).isoformat()}</p>
 <p class="verdict {'pass' if verdict.passed else 'fail'}">{verdict_text}</p>
+{run_section(verdict)}
 <h2>KPIs</h2>
-<table><tr><th>KPI</th><th>spec</th><th>goal</th><th>measured</th><th>result</th><th>distance to goal</th>
-<th>suite</th><th>evidence</th></tr>{''.join(rows)}</table>
+<table><tr><th>KPI</th><th>spec</th><th>goal</th><th>measured</th><th>sample</th><th>result</th>
+<th>distance to goal</th><th>file</th><th>evidence</th></tr>{_kpi_rows(verdict, out_dir)}</table>
 <h2>Suites (wall time)</h2>
 <p class="small">From the first start to the last finish recorded in each suite's KPI file
-(<code>make verify</code> starts from an empty <code>reports/kpi</code>, so this is the suite's run).</p>
+(each suite removes its own old KPI file first, so this is the suite's run).</p>
 <table><tr><th>suite</th><th>started</th><th>finished</th><th>wall time s</th><th>KPIs</th></tr>
 {suite_rows}</table>
 <h2>Chaos scenarios</h2>{''.join(plots) or '<p>No scenario results.</p>'}
@@ -362,18 +325,20 @@ def render_html(suites: Sequence[SuiteReport], merged: Mapping[str, MergedKPI], 
 """
 
 
-def build_report(reports: Path) -> tuple[Path, Path, GateVerdict]:
-    """Write reports/kpi.json and reports/kpi.html from reports/kpi/*.json and reports/runs/*."""
-    suites = load_suites(reports / "kpi")
-    merged = merge_kpis(suites)
-    verdict = gate(merged)
+def build_report(reports: Path, *, allow_stale: bool = False) -> tuple[Path, Path, Verdict]:
+    """Write reports/kpi.json and reports/kpi.html from the run under ``reports``; return the verdict."""
+    verdict = judge(reports, allow_stale=allow_stale)
     results = latest_results(reports)
+    manifest = verdict.manifest
     data = {
         "generated": datetime.now(UTC).isoformat(),
-        "gate": {"passed": verdict.passed, "failed": list(verdict.failed), "missing": list(verdict.missing)},
+        "gate": verdict.to_dict(),
+        "run": None if manifest is None else manifest.to_dict(),
+        "files": [f.to_dict() for f in verdict.files],
         "suites": [{"suite": s.suite, "started": s.started.isoformat(), "finished": s.finished.isoformat(),
-                    "wall_time_s": s.wall_time_s} for s in suites],
-        "kpis": [entry.to_dict() for entry in merged.values()],
+                    "wall_time_s": s.wall_time_s} for s in verdict.suites],
+        "kpis": [entry.to_dict() for entry in verdict.merged.values()],
+        "pending": list(verdict.pending),
         "scenarios": [{"scenario": r.scenario, "run_id": r.run_id, "valid": r.valid, "history": r.history}
                       for r in results],
     }
@@ -381,5 +346,5 @@ def build_report(reports: Path) -> tuple[Path, Path, GateVerdict]:
     json_path = reports / "kpi.json"
     json_path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
     html_path = reports / "kpi.html"
-    html_path.write_text(render_html(suites, merged, verdict, results, reports), encoding="utf-8")
+    html_path.write_text(render_html(verdict, results, reports), encoding="utf-8")
     return json_path, html_path, verdict

@@ -9,9 +9,12 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["e2e_section", "load_section"]
+if TYPE_CHECKING:
+    from harness.verdict import Verdict
+
+__all__ = ["e2e_section", "load_section", "run_section"]
 
 # The load figures worth a row, per scenario: (key in figures, label, unit).
 LOAD_ROWS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -94,3 +97,48 @@ def e2e_section(reports: Path) -> str:
         for p in shots
     )
     return f"<h2>Browser (Playwright, Chromium)</h2><div class='shots'>{figures}</div>"
+
+
+def run_section(verdict: Verdict) -> str:
+    """Which run and commit were judged, how each suite ended, and every reason the gate gave."""
+    manifest = verdict.manifest
+    esc = html.escape
+    if manifest is None:
+        head = f"<p class='fail'>No run manifest: {esc(verdict.manifest_error or '')}</p>"
+        outcomes = ""
+    else:
+        dirty = "<b>dirty</b> (uncommitted changes)" if manifest.dirty else "clean"
+        head = (f"<p>run <code>{esc(manifest.id)}</code>, commit <code>{esc(manifest.commit)}</code>, "
+                f"tree {dirty}, started {esc(manifest.started)}, {'full' if manifest.full else 'default'} "
+                f"profile; HEAD now <code>{esc(verdict.head)}</code></p>")
+        rows = []
+        for suite in dict.fromkeys([*manifest.suites, *manifest.outcomes]):
+            outcome = manifest.outcomes.get(suite)
+            if outcome is None:
+                rows.append(f"<tr class='fail'><td>{esc(suite)}</td><td>no outcome</td><td></td><td></td></tr>")
+                continue
+            css = "pass" if outcome.exit_code == 0 else "fail"
+            rows.append(f"<tr class='{css}'><td>{esc(suite)}</td><td>exit {outcome.exit_code}</td>"
+                        f"<td>{esc(outcome.finished or '')}</td><td class='small'>{esc(outcome.note or '')}</td></tr>")
+        outcomes = ("<table><tr><th>suite</th><th>outcome</th><th>finished</th><th>note</th></tr>"
+                    + "".join(rows) + "</table>")
+    file_rows = []
+    for f in verdict.files:
+        problems = [*(["unreadable: " + f.unreadable] if f.unreadable else []),
+                    *(["stale: " + f.stale] if f.stale else []),
+                    *("refused: " + r for r in f.refused),
+                    *(["missing scenarios: " + ", ".join(f.missing_scenarios)] if f.missing_scenarios else []),
+                    *("failure: " + x for x in f.failures)]
+        run = f.run or {}
+        css = "fail" if problems else "pass"
+        file_rows.append(
+            f"<tr class='{css}'><td>{esc(f.file)}</td><td>{esc(str(run.get('id', '-')))}</td>"
+            f"<td><code>{esc(str(run.get('commit', '-'))[:12])}</code></td><td>{esc(str(run.get('dirty', '-')))}</td>"
+            f"<td class='small'>{'<br>'.join(esc(p) for p in problems) or 'ok'}</td></tr>")
+    files = ("<h3>KPI files</h3><table><tr><th>file</th><th>run</th><th>commit</th><th>dirty</th><th>status</th></tr>"
+             + "".join(file_rows) + "</table>") if file_rows else "<p>No KPI files.</p>"
+    reasons = ("<h3>Why the gate failed</h3><ul>" + "".join(f"<li><code>{esc(r)}</code></li>" for r in verdict.reasons)
+               + "</ul>") if verdict.reasons else ""
+    pending = ("<h3>Pending rows (reported, not gated yet)</h3><p class='small'>"
+               + ", ".join(esc(p) for p in verdict.pending) + "</p>") if verdict.pending else ""
+    return f"<h2>Run</h2>{head}{outcomes}{reasons}{files}{pending}"
