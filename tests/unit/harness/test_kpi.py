@@ -335,3 +335,12 @@ def test_files_without_the_new_fields_still_load(tmp_path: Path) -> None:
     report = load_suite(path)
     assert report.run is None and report.planned is None and report.failures == ()
     assert report.kpis[0].passed
+
+
+@pytest.mark.parametrize("value", [True, "1.0", [1.0]])
+def test_a_stored_value_that_is_not_a_number_makes_the_file_unreadable(tmp_path: Path, value: object) -> None:
+    path = _suite_file(tmp_path / "client.json", {
+        "id": "client_coverage", "value": value, "unit": "%", "comparator": ">=", "threshold": 80.0,
+        "goal": 90.0, "evidence": "forged"})
+    with pytest.raises(ValueError, match=r"client\.json"):
+        load_suite(path)
