@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from mythos.db import Database, Player
-from mythos.login_throttle import HashGate, HashQueueFull, LoginThrottle, LoginThrottled
+from mythos.login_throttle import HashGate, HashLane, HashQueueFull, LoginThrottle, LoginThrottled
 from mythos.observability.logging import get_logger
 
 __all__ = [
@@ -239,16 +239,16 @@ class AuthService:
         except (VerificationError, InvalidHashError):
             return False
 
-    async def hash_password(self, password: str, *, suspect: bool = False, bounded: bool = True) -> str:
+    async def hash_password(self, password: str, *, lane: HashLane = HashLane.CLEAN, bounded: bool = True) -> str:
         """Raises HashQueueFull when `bounded` and the queue is full."""
-        async with self.hash_gate.slot(suspect=suspect, bounded=bounded):
+        async with self.hash_gate.slot(lane, bounded=bounded):
             return await asyncio.to_thread(self._hasher.hash, password)
 
     async def verify_password(
-        self, password_hash: str, password: str, *, suspect: bool = False, bounded: bool = True
+        self, password_hash: str, password: str, *, lane: HashLane = HashLane.CLEAN, bounded: bool = True
     ) -> bool:
         """Raises HashQueueFull when `bounded` and the queue is full."""
-        async with self.hash_gate.slot(suspect=suspect, bounded=bounded):
+        async with self.hash_gate.slot(lane, bounded=bounded):
             return await asyncio.to_thread(self._verify_now, password_hash, password)
 
     async def register(self, username: str, password: str, invite_code: str, address: str | None = None) -> Player:
@@ -264,9 +264,9 @@ class AuthService:
             raise RegistrationError("That name is already taken.", 409)
         if not await asyncio.to_thread(self.invites.consume, invite_code):
             raise RegistrationError("Invalid or already used invite code.", 400)
-        suspect = self.throttle is not None and self.throttle.is_suspect(address)
+        lane = self.throttle.lane(address) if self.throttle is not None else HashLane.CLEAN
         try:
-            password_hash = await self.hash_password(password, suspect=suspect)
+            password_hash = await self.hash_password(password, lane=lane)
         except HashQueueFull:
             # The code was not used for anything: give it back so the player can retry.
             await asyncio.to_thread(self.invites.restore, invite_code)
@@ -283,15 +283,15 @@ class AuthService:
         HashQueueFull (no hash slot soon), or AuthError with the same words for every wrong
         name or password."""
         attempt = self.throttle.begin(username, address) if self.throttle is not None else None
-        suspect = attempt.suspect if attempt is not None else False
+        lane = attempt.lane if attempt is not None else HashLane.CLEAN
         try:
             player = await self.db.get_player_by_name(username) if valid_username(username) else None
             if player is not None:
-                ok = await self.verify_password(player.password_hash, password, suspect=suspect)
+                ok = await self.verify_password(player.password_hash, password, lane=lane)
             elif valid_username(username):
                 # Verifying against a throwaway hash keeps timing from revealing which names exist.
                 # (A name that could never be registered needs no such cover: it costs no hash.)
-                async with self.hash_gate.slot(suspect=suspect):
+                async with self.hash_gate.slot(lane):
                     if self._dummy_hash is None:
                         self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_urlsafe(16))
                     await asyncio.to_thread(self._verify_now, self._dummy_hash, password)
@@ -332,7 +332,7 @@ class AuthService:
         """Create the admin account, or bring its password and flag in line with config."""
         player = await self.db.get_player_by_name(ADMIN_USERNAME)
         if player is None:
-            password_hash = await self.hash_password(password, bounded=False)
+            password_hash = await self.hash_password(password, lane=HashLane.TRUSTED, bounded=False)
             try:
                 player = await self.db.create_player(
                     ADMIN_USERNAME, password_hash, self.start_room_id, is_admin=True
@@ -347,8 +347,8 @@ class AuthService:
                 log.info("admin_created", player_id=player.id)
                 return player
         updates: dict[str, Any] = {}
-        if not await self.verify_password(player.password_hash, password, bounded=False):
-            updates["password_hash"] = await self.hash_password(password, bounded=False)
+        if not await self.verify_password(player.password_hash, password, lane=HashLane.TRUSTED, bounded=False):
+            updates["password_hash"] = await self.hash_password(password, lane=HashLane.TRUSTED, bounded=False)
         if not player.is_admin:
             updates["is_admin"] = True
         if updates:

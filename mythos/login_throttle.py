@@ -31,7 +31,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = [
     "ACCOUNT_WINDOW_SECONDS",
     "BackoffPolicy",
     "HashGate",
+    "HashLane",
     "HashQueueFull",
     "Lockout",
     "LoginAttempt",
@@ -139,9 +140,11 @@ class _Record:
     last_failure: float = -math.inf
     locked_until: float = 0.0
     in_flight: int = 0
+    last_success: float = -math.inf
 
     def idle(self, now: float, memory: float) -> bool:
-        return self.in_flight == 0 and self.locked_until <= now and now - self.last_failure > memory
+        recent = max(self.last_failure, self.last_success)
+        return self.in_flight == 0 and self.locked_until <= now and now - recent > memory
 
 
 @dataclass
@@ -161,12 +164,12 @@ class _Account:
 class LoginAttempt:
     """One admitted guess: resolve it exactly once with `failed`, `succeeded` or `abandon`."""
 
-    def __init__(self, throttle: LoginThrottle, account: str, address: str, *, suspect: bool) -> None:
+    def __init__(self, throttle: LoginThrottle, account: str, address: str, *, lane: HashLane) -> None:
         self._throttle = throttle
         self.account = account
         self.address = address
-        self.suspect = suspect
-        """The address has failed logins on record: it queues behind clean addresses for a hash."""
+        self.lane = lane
+        """Where this guess queues for a hash slot, from the address's record."""
         self._open = True
 
     def _close(self) -> bool:
@@ -223,9 +226,18 @@ class LoginThrottle:
         """Accounts are case-insensitive (as the database looks them up)."""
         return username.lower()
 
-    def is_suspect(self, address: str | None) -> bool:
-        record = self._addresses.get(address or UNKNOWN_ADDRESS)
-        return record is not None and record.failures > 0
+    def lane(self, address: str | None) -> HashLane:
+        """Suspect with failures on record; trusted with a recent success and no failure; else clean."""
+        return self._lane(self._addresses.get(address or UNKNOWN_ADDRESS), self.clock())
+
+    def _lane(self, record: _Record | None, now: float) -> HashLane:
+        if record is None:
+            return HashLane.CLEAN
+        if record.failures > 0:
+            return HashLane.SUSPECT
+        if now - record.last_success <= self.memory_seconds:
+            return HashLane.TRUSTED
+        return HashLane.CLEAN
 
     def begin(self, username: str, address: str | None) -> LoginAttempt:
         """Admit one guess, or raise LoginThrottled saying which limit and for how long."""
@@ -244,14 +256,14 @@ class LoginThrottle:
                 oldest = min((t for t in acct.failures if now - t < ACCOUNT_WINDOW_SECONDS), default=now)
                 wait = oldest + ACCOUNT_WINDOW_SECONDS - now if recent >= self.account_ceiling else 1.0
                 raise LoginThrottled(ThrottleScope.ACCOUNT, wait)
-        suspect = addr_rec is not None and addr_rec.failures > 0
+        lane = self._lane(addr_rec, now)
         for rec in (
             self._touch(self._addresses, addr, _Record),
             self._touch(self._pairs, (account, addr), _Record),
         ):
             rec.in_flight += 1
         self._touch(self._accounts, account, self._new_account).in_flight += 1
-        return LoginAttempt(self, account, addr, suspect=suspect)
+        return LoginAttempt(self, account, addr, lane=lane)
 
     @staticmethod
     def _check(record: _Record | None, policy: BackoffPolicy, scope: ThrottleScope, now: float) -> None:
@@ -318,6 +330,8 @@ class LoginThrottle:
     def _succeeded(self, attempt: LoginAttempt) -> None:
         self._release(attempt)
         self._pairs.pop((attempt.account, attempt.address), None)
+        # Remembered for the hash queue (a returning player goes first); never forgives failures.
+        self._touch(self._addresses, attempt.address, _Record).last_success = self.clock()
 
     def _release(self, attempt: LoginAttempt) -> None:
         records: tuple[_Record | _Account | None, ...] = (
@@ -330,88 +344,107 @@ class LoginThrottle:
                 record.in_flight = max(0, record.in_flight - 1)
 
 
+class HashLane(IntEnum):
+    """Who waits for a hash slot, served in this order."""
+
+    TRUSTED = 0
+    """An address with a successful login and no failure on record (a returning player)."""
+    CLEAN = 1
+    """An address the throttle knows nothing about."""
+    SUSPECT = 2
+    """An address with failed logins on record."""
+
+
 class HashGate:
     """At most `slots` argon2 hashes at once, a bounded number waiting, and no unbounded queue.
 
-    Addresses with failed logins on record (`suspect`) may hold at most `suspect_slots` of the
-    slots and wait in their own, shorter queue, served after clean waiters: a login flood can
-    slow its own guesses, never a player from an address that has not been failing. A request
-    that finds its queue full is refused at once (HashQueueFull, HTTP 503), with a Retry-After
-    estimated from the recent hash times.
+    Waiters are served trusted first, then clean, then suspect addresses (`HashLane`). Clean and
+    suspect addresses together hold at most `untrusted_slots` slots (one of two by default) and
+    suspect addresses at most `suspect_slots`, so however hard a flood pushes, a returning
+    player finds a slot free or freed next. A request that finds its lane's queue full is
+    refused at once (HashQueueFull, HTTP 503) with a Retry-After estimated from recent hashes.
     """
 
     def __init__(
-        self, slots: int = 2, *, suspect_slots: int = 1, max_waiting: int = 16, max_suspect_waiting: int = 4
+        self,
+        slots: int = 2,
+        *,
+        untrusted_slots: int | None = None,
+        suspect_slots: int = 1,
+        max_waiting: int = 16,
+        max_suspect_waiting: int = 4,
     ) -> None:
-        if not 1 <= suspect_slots <= slots:
-            raise ValueError("1 <= suspect_slots <= slots is required")
         self.slots = slots
+        self.untrusted_slots = untrusted_slots if untrusted_slots is not None else max(1, slots - 1)
         self.suspect_slots = suspect_slots
-        self.max_waiting = max_waiting
-        self.max_suspect_waiting = max_suspect_waiting
-        self._free = slots
-        self._suspect_running = 0
-        self._waiting: dict[bool, deque[asyncio.Future[None]]] = {False: deque(), True: deque()}
+        if not 1 <= self.suspect_slots <= self.untrusted_slots <= slots:
+            raise ValueError("1 <= suspect_slots <= untrusted_slots <= slots is required")
+        self._limits = {
+            HashLane.TRUSTED: max_waiting,
+            HashLane.CLEAN: max_waiting,
+            HashLane.SUSPECT: max_suspect_waiting,
+        }
+        self._running = dict.fromkeys(HashLane, 0)
+        self._waiting: dict[HashLane, deque[asyncio.Future[None]]] = {lane: deque() for lane in HashLane}
         self.mean_seconds = 0.5  # updated from real hashes (EWMA)
         self.refused = 0
 
     @property
     def running(self) -> int:
-        return self.slots - self._free
+        return sum(self._running.values())
 
-    def waiting(self, *, suspect: bool) -> int:
-        return len(self._waiting[suspect])
+    def waiting(self, lane: HashLane) -> int:
+        return len(self._waiting[lane])
 
     @asynccontextmanager
-    async def slot(self, *, suspect: bool = False, bounded: bool = True) -> AsyncIterator[None]:
+    async def slot(self, lane: HashLane = HashLane.CLEAN, *, bounded: bool = True) -> AsyncIterator[None]:
         """Hold a hash slot; `bounded=False` waits however long (start-up's admin account)."""
-        await self._acquire(suspect, bounded)
+        await self._acquire(lane, bounded)
         started = time.monotonic()
         try:
             yield
         finally:
             self.mean_seconds = 0.8 * self.mean_seconds + 0.2 * (time.monotonic() - started)
-            self._release(suspect)
+            self._release(lane)
 
-    def _can_run(self, suspect: bool) -> bool:
-        return self._free > 0 and (not suspect or self._suspect_running < self.suspect_slots)
+    def _lane_slots(self, lane: HashLane) -> int:
+        return {HashLane.TRUSTED: self.slots, HashLane.CLEAN: self.untrusted_slots}.get(lane, self.suspect_slots)
 
-    def _take(self, suspect: bool) -> None:
-        self._free -= 1
-        if suspect:
-            self._suspect_running += 1
+    def _can_run(self, lane: HashLane) -> bool:
+        if self.running >= self.slots:
+            return False
+        untrusted = self._running[HashLane.CLEAN] + self._running[HashLane.SUSPECT]
+        if lane is not HashLane.TRUSTED and untrusted >= self.untrusted_slots:
+            return False
+        return lane is not HashLane.SUSPECT or self._running[HashLane.SUSPECT] < self.suspect_slots
 
-    async def _acquire(self, suspect: bool, bounded: bool) -> None:
-        queue = self._waiting[suspect]
-        ahead = self.waiting(suspect=False) + (self.waiting(suspect=True) if suspect else 0)
-        if ahead == 0 and self._can_run(suspect):
-            self._take(suspect)
+    async def _acquire(self, lane: HashLane, bounded: bool) -> None:
+        ahead = sum(self.waiting(other) for other in HashLane if other <= lane)
+        if ahead == 0 and self._can_run(lane):
+            self._running[lane] += 1
             return
-        limit = self.max_suspect_waiting if suspect else self.max_waiting
-        if bounded and self.waiting(suspect=suspect) >= limit:
+        if bounded and self.waiting(lane) >= self._limits[lane]:
             self.refused += 1
-            lanes = self.suspect_slots if suspect else self.slots
-            raise HashQueueFull(self.mean_seconds * (ahead + self.running + 1) / lanes)
+            raise HashQueueFull(self.mean_seconds * (ahead + 1) / self._lane_slots(lane))
+        queue = self._waiting[lane]
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue.append(future)
         try:
             await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                self._release(suspect)  # granted, then cancelled before it ran: hand it on
+                self._release(lane)  # granted, then cancelled before it ran: hand it on
             elif future in queue:
                 queue.remove(future)
             raise
 
-    def _release(self, suspect: bool) -> None:
-        self._free += 1
-        if suspect:
-            self._suspect_running -= 1
-        for lane in (False, True):  # clean waiters first
-            queue = self._waiting[lane]
-            while queue and self._can_run(lane):
+    def _release(self, lane: HashLane) -> None:
+        self._running[lane] -= 1
+        for waiting_lane in HashLane:  # in priority order
+            queue = self._waiting[waiting_lane]
+            while queue and self._can_run(waiting_lane):
                 future = queue.popleft()
                 if future.done():
                     continue
-                self._take(lane)
+                self._running[waiting_lane] += 1
                 future.set_result(None)

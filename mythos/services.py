@@ -110,7 +110,6 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
         throttle=LoginThrottle.from_settings(config.security),
         hash_gate=HashGate(
             MAX_CONCURRENT_HASHES,
-            suspect_slots=1,
             max_waiting=config.security.login_hash_queue_max,
             max_suspect_waiting=config.security.login_suspect_queue_max,
         ),

@@ -1,10 +1,22 @@
-"""WebSocket transport: commands and pings in, event envelopes and error frames out."""
+"""WebSocket transport: commands and pings in, event envelopes and error frames out.
+
+Costs are bounded before they are paid. A command's rate check runs before the player is read
+from the database. Frames that are not commands have a per-connection budget: pings beyond
+their bucket (WS_PING_BURST, refilled at WS_PINGS_PER_SECOND) and invalid frames (not JSON,
+not an object, an unknown type, a malformed command, over MAX_FRAME_CHARS, binary that is not
+UTF-8) each spend one token of the bad-frame bucket (WS_BAD_FRAME_BURST, refilled at
+WS_BAD_FRAMES_PER_MINUTE) and are answered with an error frame; the frame that finds that
+bucket empty closes the connection with 1008 (policy violation) and a reason (docs/protocol.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -18,14 +30,61 @@ from mythos.realtime.events import EventType, error_message, utc_now_iso
 from mythos.realtime.session import open_connection
 from mythos.services import AppServices
 
-__all__ = ["CLOSE_EVICTED", "CLOSE_UNAUTHORIZED", "serve_websocket"]
+__all__ = ["CLOSE_EVICTED", "CLOSE_POLICY_VIOLATION", "CLOSE_UNAUTHORIZED", "FrameBudget", "serve_websocket"]
 
 log = get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_EVICTED = 4409
 CLOSE_OVERFLOW = 4408
+CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: a message that violates the endpoint's policy
 MAX_FRAME_CHARS = 16_384
+REASON_INVALID_FRAMES = "policy violation: too many invalid frames"
+REASON_PINGS = "policy violation: too many pings"
+
+
+@dataclass
+class TokenBucket:
+    """`capacity` tokens, refilled at `rate` per second."""
+
+    capacity: float
+    rate: float
+    clock: Any = time.monotonic
+    tokens: float = field(init=False)
+    _stamp: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = self.capacity
+        self._stamp = self.clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def wait(self) -> float:
+        """Seconds until the next token."""
+        return max(0.0, (1 - self.tokens) / self.rate)
+
+
+@dataclass
+class FrameBudget:
+    """One connection's budget for frames that are not commands."""
+
+    pings: TokenBucket
+    bad_frames: TokenBucket
+
+    @classmethod
+    def for_connection(cls, services: AppServices) -> FrameBudget:
+        server = services.config.server
+        return cls(
+            TokenBucket(server.ws_ping_burst, server.ws_pings_per_second),
+            TokenBucket(server.ws_bad_frame_burst, server.ws_bad_frames_per_minute / 60.0),
+        )
 
 
 class _Sender:
@@ -56,8 +115,10 @@ async def serve_websocket(
         return
     conn = open_connection(services, player, session_id, "ws", last_event_id)
     sender = _Sender(ws)
+    # The name never changes: the rate check runs on it before the player is read again.
+    actor = Actor.from_player(player)
     pump = asyncio.create_task(_pump(sender, conn))
-    reader = asyncio.create_task(_read(ws, sender, conn, services))
+    reader = asyncio.create_task(_read(ws, sender, conn, services, actor))
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         if reader in done and conn.close_reason == "quit":
@@ -70,7 +131,7 @@ async def serve_websocket(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         services.connections.disconnect(conn)
-        code = {"evicted": CLOSE_EVICTED, "overflow": CLOSE_OVERFLOW}.get(conn.close_reason or "", 1000)
+        code = _CLOSE_CODES.get(conn.close_reason or "", 1000)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
                 await ws.close(code=code, reason=conn.close_reason or "")
@@ -86,8 +147,27 @@ async def _pump(sender: _Sender, conn: Connection) -> None:
             return
 
 
-async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppServices) -> None:
+_CLOSE_CODES = {
+    "evicted": CLOSE_EVICTED,
+    "overflow": CLOSE_OVERFLOW,
+    REASON_INVALID_FRAMES: CLOSE_POLICY_VIOLATION,
+    REASON_PINGS: CLOSE_POLICY_VIOLATION,
+}
+
+
+async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppServices, actor: Actor) -> None:
     ip = ws.client.host if ws.client else None
+    budget = FrameBudget.for_connection(services)
+
+    async def refuse(error_type: str, text: str, close_reason: str, retry_after: float | None = None) -> bool:
+        """Spend a bad-frame token and answer; True when the budget is gone and the socket closes."""
+        if not budget.bad_frames.take():
+            log.warning("ws_closed_for_policy", player_id=conn.player_id, reason=close_reason, ip=ip)
+            conn.close(close_reason)
+            return True
+        await sender.send(error_message(error_type, text, retry_after))
+        return False
+
     while True:
         try:
             frame = await ws.receive()
@@ -95,24 +175,26 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
             return
         if frame["type"] == "websocket.disconnect":
             return
-        text = frame.get("text")
-        if text is None and frame.get("bytes") is not None:
-            text = frame["bytes"].decode("utf-8", errors="replace")
-        message = _decode(text or "")
+        message = _decode_frame(frame)
         if message is None:
-            await sender.send(error_message("invalid_message", "Expected a JSON object with a 'type'."))
+            if await refuse("invalid_message", "Expected a JSON object with a 'type'.", REASON_INVALID_FRAMES):
+                return
             continue
         kind = message.get("type")
         if kind == "ping":
-            await sender.send({"type": "pong", "timestamp": utc_now_iso()})
+            if budget.pings.take():
+                await sender.send({"type": "pong", "timestamp": utc_now_iso()})
+            elif await refuse("rate_limited", "Too many pings: slow down.", REASON_PINGS, budget.pings.wait()):
+                return
         elif kind == "command":
             data = message.get("data")
             command = data.get("command") if isinstance(data, dict) else None
             if not isinstance(command, str):
-                await sender.send(error_message("invalid_message", "A command message needs data.command."))
+                if await refuse("invalid_message", "A command message needs data.command.", REASON_INVALID_FRAMES):
+                    return
                 continue
             try:
-                quit_now = await _run_command(command, sender, conn, services, ip)
+                quit_now = await _run_command(command, sender, conn, services, actor, ip)
             except Exception as exc:  # one failing command must not take the session down
                 log.exception("command_failed", player_id=conn.player_id, error=str(exc))
                 await sender.send(error_message("internal_error", "That command failed; please try again."))
@@ -121,13 +203,23 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
                 conn.close("quit")
                 return
         else:
-            await sender.send(error_message("invalid_message", f"Unknown message type {kind!r}."))
+            if await refuse("invalid_message", f"Unknown message type {str(kind)[:40]!r}.", REASON_INVALID_FRAMES):
+                return
 
 
 async def _run_command(
-    command: str, sender: _Sender, conn: Connection, services: AppServices, ip: str | None
+    command: str, sender: _Sender, conn: Connection, services: AppServices, actor: Actor, ip: str | None
 ) -> bool:
     """Run one command; True when the player quit."""
+    security = services.game.security
+    # The rate check first: a refused command costs no database read.
+    verdict = security.check_rate(actor)
+    if not verdict.allowed:
+        error_type = verdict.error_type or "rate_limited"
+        metadata = {"source": "ws", "session_id": conn.session_id, "error_type": error_type, **verdict.details}
+        security.audit(actor, command.strip(), success=False, source="ws", ip_address=ip, metadata=metadata)
+        await sender.send(error_message(error_type, verdict.message or "Too many commands.", verdict.retry_after))
+        return False
     player = await services.db.get_player(conn.player_id)
     if player is None:
         await sender.send(error_message("unauthorized", "Your account no longer exists."))
@@ -147,6 +239,20 @@ async def _run_command(
         room_id=str(result.data.get("room_id", actor.room_id)),
     )
     return result.quit
+
+
+def _decode_frame(frame: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The frame's JSON object; None for anything else (binary must be UTF-8 JSON too)."""
+    text = frame.get("text")
+    if text is None:
+        raw = frame.get("bytes")
+        if raw is None or len(raw) > MAX_FRAME_CHARS * 4:
+            return None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return _decode(text)
 
 
 def _decode(text: str) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import pytest
 from mythos.login_throttle import (
     BackoffPolicy,
     HashGate,
+    HashLane,
     HashQueueFull,
     LoginThrottle,
     LoginThrottled,
@@ -125,48 +126,64 @@ def test_settings_refuse_a_memory_shorter_than_the_longest_lockout(tmp_path: Pat
         make_config(tmp_path, security={"login_failure_memory_seconds": 600, "login_backoff_max_seconds": 900})
 
 
-async def test_the_gate_serves_clean_waiters_first_and_bounds_both_queues() -> None:
-    gate = HashGate(2, suspect_slots=1, max_waiting=2, max_suspect_waiting=1)
+async def test_the_gate_keeps_a_slot_for_trusted_addresses_and_serves_lanes_in_order() -> None:
+    gate = HashGate(2, max_waiting=2, max_suspect_waiting=1)
     release = asyncio.Event()
     order: list[str] = []
 
-    async def hold(name: str, *, suspect: bool) -> None:
-        async with gate.slot(suspect=suspect):
+    async def hold(name: str, lane: HashLane) -> None:
+        async with gate.slot(lane):
             order.append(name)
             await release.wait()
 
-    first = [asyncio.create_task(hold("s1", suspect=True)), asyncio.create_task(hold("c1", suspect=False))]
+    tasks = [asyncio.create_task(hold("s1", HashLane.SUSPECT)), asyncio.create_task(hold("c1", HashLane.CLEAN))]
     await asyncio.sleep(0)
-    assert gate.running == 2
-    waiting = [asyncio.create_task(hold("s2", suspect=True)), asyncio.create_task(hold("c2", suspect=False))]
+    assert order == ["s1"] and gate.running == 1  # untrusted lanes share one of the two slots
+    tasks.append(asyncio.create_task(hold("s2", HashLane.SUSPECT)))
     await asyncio.sleep(0)
-    with pytest.raises(HashQueueFull):
-        await hold("s3", suspect=True)
+    with pytest.raises(HashQueueFull) as full:
+        await hold("s3", HashLane.SUSPECT)
+    assert full.value.retry_after >= 1
+    tasks.append(asyncio.create_task(hold("t1", HashLane.TRUSTED)))
+    await asyncio.sleep(0)
+    assert order == ["s1", "t1"]  # the trusted address did not wait behind the flood
     release.set()
-    await asyncio.gather(*first, *waiting)
-    assert order.index("c2") < order.index("s2")
+    await asyncio.gather(*tasks)
+    assert order == ["s1", "t1", "c1", "s2"]  # clean before suspect
     assert gate.running == 0
 
 
 async def test_a_cancelled_waiter_does_not_leak_a_slot() -> None:
-    gate = HashGate(1, suspect_slots=1, max_waiting=4)
+    gate = HashGate(1, max_waiting=4)
     release = asyncio.Event()
 
     async def hold() -> None:
-        async with gate.slot():
+        async with gate.slot(HashLane.CLEAN):
             await release.wait()
 
     holder = asyncio.create_task(hold())
     await asyncio.sleep(0)
     waiters = [asyncio.create_task(hold()) for _ in range(3)]
     await asyncio.sleep(0)
-    assert gate.waiting(suspect=False) == 3
+    assert gate.waiting(HashLane.CLEAN) == 3
     for task in waiters:
         task.cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
-    assert gate.waiting(suspect=False) == 0
+    assert gate.waiting(HashLane.CLEAN) == 0
     release.set()
     await holder
     assert gate.running == 0
-    async with gate.slot():
+    async with gate.slot(HashLane.CLEAN):
         assert gate.running == 1
+
+
+def test_lanes_follow_the_address_record(tmp_path: Path) -> None:
+    clock = Clock()
+    throttle = _default_throttle(tmp_path, clock)
+    assert throttle.lane("10.0.0.1") is HashLane.CLEAN
+    throttle.begin("alice", "10.0.0.1").succeeded()
+    assert throttle.lane("10.0.0.1") is HashLane.TRUSTED
+    throttle.begin("bob", "10.0.0.1").failed()
+    assert throttle.lane("10.0.0.1") is HashLane.SUSPECT
+    throttle.begin("alice", "10.0.0.1").succeeded()  # a success never forgives the address's failures
+    assert throttle.lane("10.0.0.1") is HashLane.SUSPECT
