@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.load import NEGATIVE_CONTROL, SCENARIOS, ScenarioRun, control_verdict, outcome
+from harness.load import NEGATIVE_CONTROL, SCENARIOS, LoadResult, ScenarioRun, control_verdict, failed, outcome
 from harness.load.results import write_load_suite
 from harness.load.runner import analyse
 from harness.verdict import judge
@@ -149,3 +149,18 @@ def test_compliant_timeouts_and_an_uncapped_alias_flood_are_failures() -> None:
     completed, failures = outcome([flood, alias])
     assert completed == ("flood", "alias_amplification")
     assert [f.split(":")[0] for f in failures] == ["flood", "alias_amplification"]
+
+
+def test_harness_load_exits_1_for_a_vetoed_or_incomplete_run(tmp_path: Path) -> None:
+    """``failed`` drives the CLI's exit code: a veto or a missing scenario is a reason, KPIs passing or not."""
+    flood = _flood_run(tmp_path, [_healthy_attacker(), _healthy_player()], [])
+    control = _control(tmp_path, refused=400)
+    path, completed, failures = write_load_suite([flood, control], ["flood", NEGATIVE_CONTROL, "capacity"],
+                                                 started=datetime.now(UTC), out_dir=tmp_path / "kpi")
+    result = LoadResult([flood, control], path, tmp_path / "summary.json", ("flood", NEGATIVE_CONTROL, "capacity"),
+                        completed, failures)
+    reasons = failed(result)
+    assert any(r.startswith(NEGATIVE_CONTROL) for r in reasons), reasons
+    assert "capacity: did not complete" in reasons
+    healthy = LoadResult([flood], path, tmp_path / "summary.json", ("flood",), ("flood",), ())
+    assert [r for r in failed(healthy) if "did not complete" in r or "negative" in r] == []
