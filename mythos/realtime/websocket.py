@@ -41,6 +41,8 @@ CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: a message that violates the endpoint'
 MAX_FRAME_CHARS = 16_384
 REASON_INVALID_FRAMES = "policy violation: too many invalid frames"
 REASON_PINGS = "policy violation: too many pings"
+# How long a refusal waits for earlier results to be sent first (see `_after_queued_events`).
+ORDER_WAIT_S = 0.5
 
 
 @dataclass
@@ -218,6 +220,7 @@ async def _run_command(
         error_type = verdict.error_type or "rate_limited"
         metadata = {"source": "ws", "session_id": conn.session_id, "error_type": error_type, **verdict.details}
         security.audit(actor, command.strip(), success=False, source="ws", ip_address=ip, metadata=metadata)
+        await _after_queued_events(conn)
         await sender.send(error_message(error_type, verdict.message or "Too many commands.", verdict.retry_after))
         return False
     player = await services.db.get_player(conn.player_id)
@@ -230,6 +233,7 @@ async def _run_command(
     )
     if result.refused:
         error_type = result.error_type or "invalid_command"
+        await _after_queued_events(conn)
         await sender.send(error_message(error_type, result.text, result.retry_after))
         return False
     services.connections.send_to_player(
@@ -239,6 +243,17 @@ async def _run_command(
         room_id=str(result.data.get("room_id", actor.room_id)),
     )
     return result.quit
+
+
+async def _after_queued_events(conn: Connection, limit_s: float = ORDER_WAIT_S) -> None:
+    """Let the pump take the events already queued (results of earlier commands), so an error
+    frame sent directly does not overtake them; bounded, since a slow socket may keep the queue
+    from draining."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    # Polled: the queue (mythos.realtime.connections) has no "drained" event to wait on.
+    while not conn.queue.empty() and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.001)
 
 
 def _decode_frame(frame: Mapping[str, Any]) -> dict[str, Any] | None:
