@@ -112,12 +112,20 @@ def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, repor
     table = Table("scenario", "valid", "delivery", "loss", "dlq", "recovery p95 s", "availability",
                   "link FSM", "run")
     results = []
+    crashed: list[str] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console) as progress:
         overall = progress.add_task(f"{len(tests)} scenarios", total=len(tests))
         for test in tests:
             task = progress.add_task(f"{test.name} (~{test.schedule.total_s:.0f} s + setup)", total=None)
-            result = run_scenario(test, reports=reports)
+            try:
+                result = run_scenario(test, reports=reports)
+            except Exception as exc:  # one broken scenario must not hide the others' verdicts
+                crashed.append(f"{test.name}: {type(exc).__name__}: {exc}")
+                progress.update(task, description=f"{test.name}: raised {type(exc).__name__}", total=1,
+                                completed=1)
+                progress.advance(overall)
+                continue
             results.append(result)
             progress.update(task, description=f"{test.name}: valid={result.valid}", total=1, completed=1)
             progress.advance(overall)
@@ -132,8 +140,11 @@ def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, repor
     if weak:
         click.echo("known-weak configuration: reports/kpi/chaos.json left untouched", err=True)
     else:
-        click.echo(f"wrote {write_chaos_suite(reports, results=results)}")
-    if any(r.valid is False for r in results):
+        # The planned scenarios are the chosen ones: one that raised leaves the suite's KPIs not measured.
+        click.echo(f"wrote {write_chaos_suite(reports, results=results, planned=[t.name for t in tests])}")
+    for line in crashed:
+        click.echo(f"FAILED: scenario {line}", err=True)
+    if crashed or any(r.valid is False for r in results):
         sys.exit(1)
 
 

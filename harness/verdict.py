@@ -207,6 +207,7 @@ def _badness(entry: MergedKPI) -> tuple[int, float]:
 def merge_kpis(files: Sequence[FileStatus] | Sequence[SuiteReport]) -> dict[str, MergedKPI]:
     """One entry per KPI id; when several files report one, the worst stands (failed, then farthest)."""
     merged: dict[str, MergedKPI] = {}
+    reporters: dict[str, set[str]] = {}
     for item in files:
         status = item if isinstance(item, FileStatus) else FileStatus(f"{item.suite}.json", item.suite, None,
                                                                      report=item)
@@ -217,9 +218,18 @@ def merge_kpis(files: Sequence[FileStatus] | Sequence[SuiteReport]) -> dict[str,
             spec = CATALOGUE.get(result.id)
             entry = MergedKPI(result, report.suite, spec is not None and spec.gated, status.file,
                               status.stale is not None, status.missing_scenarios)
+            reporters.setdefault(result.id, set()).add(report.suite)
             current = merged.get(result.id)
             if current is None or _badness(entry) < _badness(current):
                 merged[result.id] = entry
+    for kpi_id, entry in list(merged.items()):
+        # A KPI measured by several suites stands only when every one of them reported it: the
+        # other suite's figure alone would hide that half of the measurement never ran.
+        spec = CATALOGUE.get(kpi_id)
+        absent = sorted(set(spec.measured_by) - reporters.get(kpi_id, set())) if spec else []
+        if spec is not None and len(spec.measured_by) > 1 and absent:
+            merged[kpi_id] = dataclasses.replace(
+                entry, result=not_measured(kpi_id, f"suite(s) {', '.join(absent)} did not report it"))
     for kpi_id in ALWAYS_SHOWN:
         if kpi_id not in merged:
             merged[kpi_id] = MergedKPI(not_measured(kpi_id, "no suite measured it"), "-", False)

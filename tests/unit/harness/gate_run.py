@@ -60,9 +60,9 @@ def write_all(reports: Path, overrides: Mapping[str, float | None] | None = None
         if kpi_id in skip:
             continue
         sample = (samples or {}).get(kpi_id, CATALOGUE[kpi_id].min_sample)
-        by_suite.setdefault(suite_of(kpi_id), []).append(
-            kpi_from_catalogue(kpi_id, value, f"test {suite_of(kpi_id)}", sample=sample))
-    suites = {suite_of(k) for k in PASSING}
+        for suite in CATALOGUE[kpi_id].measured_by:  # a KPI of two suites stands only when both report it
+            by_suite.setdefault(suite, []).append(kpi_from_catalogue(kpi_id, value, f"test {suite}", sample=sample))
+    suites = {s for k in PASSING for s in CATALOGUE[k].measured_by}
     with run_env():
         if manifest:
             begin_run(reports, sorted(suites), full=full)

@@ -275,3 +275,12 @@ def test_the_report_shows_run_outcomes_vetoes_samples_and_pending(tmp_path: Path
     for text in (RUN_ID, head_commit(), "exit 3", "missing scenarios: nats_kill", "failure: replay: duplicates",
                  "VETOED", "20345", "Pending rows", "SUITE   e2e: exit code 3"):
         assert text in page, text
+
+
+def test_a_kpi_of_two_suites_is_not_measured_when_one_of_them_did_not_report_it(reports: Path) -> None:
+    """connection_success_rate is measured by e2e and load: e2e's figure alone must not pass it."""
+    edit_file(reports / "kpi" / "load.json",
+              lambda data: data.update(kpis=[k for k in data["kpis"] if k["id"] != "connection_success_rate"]))
+    result = CliRunner().invoke(main, ["gate", "--reports", str(reports)])
+    assert result.exit_code == 1, result.output
+    assert "connection_success_rate" in result.output and "load did not report it" in result.output
