@@ -21,8 +21,9 @@ from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 
-OWN_TESTS = ("nats_breaker",)
-"""Scenarios with a test of their own that asserts more (tests/chaos/test_nats_breaker.py)."""
+OWN_TESTS = ("nats_breaker", "nats_halfopen_disconnect")
+"""Scenarios with a test of their own that asserts more (tests/chaos/test_nats_breaker.py,
+tests/chaos/test_halfopen_disconnect.py, which runs its own eviction workload)."""
 SCENARIOS = [name for name in available_scenarios() if name != "noop"]
 GENERIC = [name for name in SCENARIOS if name not in OWN_TESTS]
 
