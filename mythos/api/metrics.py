@@ -4,9 +4,10 @@
 (the server binds 127.0.0.1 by default); expose it beyond the host only behind a proxy that
 restricts it. `GET /api/metrics` returns the same collector's JSON snapshot, admin only.
 
-Neither route touches the disk: the DLQ depth gauge is kept by the queue itself (counted once,
-then moved by each enqueue, delete, replay and purge), so a scrape costs the same however deep
-the queue is.
+Neither route lists the DLQ directory: the depth gauge is kept by the queue itself (counted
+once, then moved by each enqueue, delete, replay and purge), and a scrape only stats the
+directory to notice a change made by another process (the `mythos dlq` CLI), which alone makes
+it count again. A scrape therefore costs the same however deep the queue is.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ router = APIRouter(tags=["metrics"])
 
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(services: ServicesDep) -> Response:
+    await services.nats.sync_dlq_depth()
     return Response(services.metrics.render_prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @router.get("/api/metrics")
 async def json_metrics(services: ServicesDep, _admin: AdminPlayer) -> dict[str, Any]:
+    await services.nats.sync_dlq_depth()
     body = services.metrics.get_metrics()
     body["nats"]["mode"] = services.nats.mode
     return body

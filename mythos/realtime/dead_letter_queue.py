@@ -10,7 +10,8 @@ An entry file carries the spec's keys, `timestamp` (ISO 8601), `message`, `error
 shape (`message_data`, `created_at` in epoch seconds, a repr'd error) are still read.
 
 The queue keeps its depth in memory: counted once on first use, then moved by its own enqueue,
-delete, replay and purge, so a metrics scrape never lists the directory.
+delete, replay and purge, so a metrics scrape does not list the directory; it stats it, and
+counts again only when another process (the `mythos dlq` CLI) changed it.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ class DeadLetterQueue:
         self.storage_path.mkdir(parents=True, exist_ok=True)
         self._lock = asyncio.Lock()
         self._depth: int | None = None
+        self._seen_mtime: int | None = None
         # File work runs in worker threads that finish even when their awaiting task is
         # cancelled, so the count is moved there, under a thread lock, next to the file change.
         self._depth_lock = threading.Lock()
@@ -157,22 +159,39 @@ class DeadLetterQueue:
         if self._depth is not None:
             listener(self._depth)
 
+    def _dir_mtime(self) -> int:
+        return os.stat(self.storage_path).st_mtime_ns
+
     def _count_once(self) -> None:
-        """Blocking, before a change: the first use counts the directory."""
+        """Blocking, before a change: count the directory on first use, or when another process
+        (the `mythos dlq` CLI) changed it since this queue's last change."""
         with self._depth_lock:
-            if self._depth is None:
+            if self._depth is None or self._dir_mtime() != self._seen_mtime:
                 self._depth = len(self._entry_paths())
 
     def _move_depth(self, delta: int = 0, recount: bool = False) -> None:
-        """Blocking, after a change: add `delta` (or count again) and tell the listeners."""
+        """Blocking, after a change: add `delta` (or count again), note the directory's mtime as
+        this queue's own, and tell the listeners."""
         with self._depth_lock:
             if recount or self._depth is None:
                 self._depth = len(self._entry_paths())
             else:
                 self._depth = max(0, self._depth + delta)
+            self._seen_mtime = self._dir_mtime()
             depth = self._depth
         for listener in self._depth_listeners:
             listener(depth)
+
+    async def refresh_depth(self) -> int:
+        """The depth for a metrics scrape: one stat of the directory, and a count only when another
+        process changed it since this queue last did (an entry created, removed or renamed).
+
+        A change by another process within the file system's mtime granularity of this queue's
+        own last change is seen at the next change; ext4 and tmpfs keep nanoseconds.
+        """
+        if self._depth is not None and self._dir_mtime() == self._seen_mtime:
+            return self._depth
+        return await self.get_pending_count()
 
     # -- blocking primitives -------------------------------------------------------------------
     def _write_atomic(self, entry: DeadLetterEntry) -> None:
@@ -303,8 +322,13 @@ class DeadLetterQueue:
             entry.replay_attempts += 1
             entry.error, entry.error_type = describe_error(error)
             entry.error = f"replay failed: {entry.error}"
+            def _rewrite() -> None:
+                self._count_once()
+                self._write_atomic(entry)
+                self._move_depth(0)
+
             async with self._lock:
-                await asyncio.to_thread(self._write_atomic, entry)
+                await asyncio.to_thread(_rewrite)
             log.warning("dlq_replay_failed", entry_id=entry_id, error=repr(error))
             return False
         await self.delete(entry_id)

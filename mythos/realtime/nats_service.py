@@ -362,8 +362,13 @@ class NATSService:
         await nc.flush(timeout=self.config.connect_timeout)  # type: ignore[arg-type]
 
     async def refresh_dlq_depth(self) -> int:
-        """Count the DLQ directory again (admin routes: the CLI may have changed it)."""
+        """Count the DLQ directory again (admin routes: the exact figure after an admin action)."""
         return await self.dlq.get_pending_count() if self.dlq is not None else 0
+
+    async def sync_dlq_depth(self) -> int:
+        """The DLQ depth for a scrape: kept in memory, recounted only when another process (the
+        `mythos dlq` CLI) changed the directory (DeadLetterQueue.refresh_depth)."""
+        return await self.dlq.refresh_depth() if self.dlq is not None else 0
 
     @property
     def client(self) -> Client | None:

@@ -262,3 +262,31 @@ async def test_depth_follows_the_queue_without_listing_the_directory(tmp_path: P
     assert (listings, dlq.depth, seen) == (1, 1, [2, 3, 2, 1])
     assert await dlq.purge(timedelta(seconds=-1)) == 1
     assert dlq.depth == 0 and seen[-1] == 0
+
+
+async def test_a_change_by_another_process_is_seen_by_the_next_refresh(tmp_path: Path) -> None:
+    """The CLI works on the same directory with its own queue: the server's next scrape sees it."""
+    server = DeadLetterQueue(tmp_path)
+    await server.enqueue(msg("a"), "e", 1)
+    await server.enqueue(msg("b"), "e", 1)
+    listings = 0
+    real = server._entry_paths
+
+    def counted() -> list[Path]:
+        nonlocal listings
+        listings += 1
+        return real()
+
+    server._entry_paths = counted  # type: ignore[method-assign]
+    for _ in range(5):
+        assert await server.refresh_depth() == 2
+    assert listings == 0  # unchanged: a stat, no listing
+    cli = DeadLetterQueue(tmp_path)
+    assert await cli.delete("a")
+    time.sleep(0.01)  # past the file system's mtime granularity on coarse clocks
+    await cli.enqueue(msg("c"), "e", 1)
+    await cli.enqueue(msg("d"), "e", 1)
+    assert await server.refresh_depth() == 3 and listings == 1
+    assert await server.refresh_depth() == 3 and listings == 1
+    await server.enqueue(msg("e"), "e", 1)  # its own change moves the count without listing again
+    assert server.depth == 4 and await server.refresh_depth() == 4 and listings == 1
