@@ -5,23 +5,13 @@
 
 SUITE := scripts/run_suite.sh
 HARNESS := .venv/bin/harness
-# make test's suites, in order. It stops at the first one that fails.
-TEST_SUITES := lint core client load abuse e2e chaos
 
 setup:
 	@bash scripts/setup.sh
 
-# One run: `harness run begin` names the suites, each suite's exit code is recorded, so
-# `make report` afterwards shows this run (and which suites did not run after a failure).
+# One run over every suite of the default command; see scripts/test.sh.
 test: setup
-	@rm -rf reports/kpi && mkdir -p reports/kpi; \
-	run_id=$$($(HARNESS) run begin --suites $$(echo $(TEST_SUITES) | tr ' ' ',')) || exit 1; \
-	HARNESS_RUN_ID=$$(printf '%s\n' "$$run_id" | tail -n 1); export HARNESS_RUN_ID; \
-	for suite in $(TEST_SUITES); do \
-	  rc=0; bash $(SUITE) $$suite || rc=$$?; \
-	  $(HARNESS) run record $$suite --exit-code $$rc || exit 1; \
-	  if [ $$rc -ne 0 ]; then echo "make test: suite $$suite failed (exit $$rc); the suites after it did not run" >&2; exit $$rc; fi; \
-	done
+	@bash scripts/test.sh
 
 # verify.sh runs setup itself, so make_verify_minutes covers setup too.
 verify:

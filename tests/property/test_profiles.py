@@ -54,6 +54,7 @@ def test_an_unknown_profile_is_refused() -> None:
     assert "HYPOTHESIS_PROFILE='ci'" in result.stderr
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_the_kpi_sample_is_the_examples_the_test_body_ran(tmp_path: Path) -> None:
     """The property KPI's sample is counted in the test body and equals Hypothesis's own count."""
     target = Path(__file__).with_name("test_config_invalid.py")

@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.checker import run_checks
 from harness.history import write_history
 from harness.kpi import load_suite
@@ -93,6 +95,7 @@ def test_a_session_where_every_scenario_raised_still_writes_an_unmeasured_file(t
     assert list(suite.completed or ()) == [] and not any(k.measured for k in suite.kpis)
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_the_plan_is_the_collected_scenario_tests() -> None:
     """Collected, not run (a real pytest in a subprocess): -m and -k shape the plan."""
     done = subprocess.run([sys.executable, "-m", "pytest", "tests/chaos", "--collect-only", "-q",

@@ -102,6 +102,7 @@ def _run_suite_test(target: str, variable: str, tmp_path: Path) -> subprocess.Co
     )
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 @pytest.mark.parametrize(
     ("target", "variable", "tool"),
     [
@@ -126,6 +127,7 @@ def test_a_suite_without_its_tool_errors_instead_of_skipping(target: str, variab
     assert "Install:" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_setup_refuses_a_toxiproxy_server_that_is_not_executable(tmp_path: Path) -> None:
     """scripts/setup.sh checks TOXIPROXY_SERVER before any install step and names it."""
     for value, state in ((tmp_path / "nowhere", "does not exist"),

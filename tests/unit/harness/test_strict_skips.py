@@ -80,12 +80,14 @@ def test_an_allowlisted_skip_passes_under_ci(tmp_path: Path) -> None:
     assert "1 skip(s), all on" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_an_xfail_outside_the_allowlist_fails_the_run(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "-k", "known_bug")
     assert result.returncode == 1, result.stdout
     assert "XFAIL test_sample.py::test_known_bug: xfail: known bug" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_an_allowlisted_test_skipped_for_another_cause_still_fails(tmp_path: Path) -> None:
     tests = TESTS.replace('pytest.skip("no Docker engine answers on this machine")',
                           'pytest.skip("toxiproxy-server not found")')
@@ -94,6 +96,7 @@ def test_an_allowlisted_test_skipped_for_another_cause_still_fails(tmp_path: Pat
     assert "test_docker_only: toxiproxy-server not found" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_a_module_skipped_at_collection_fails_the_run(tmp_path: Path) -> None:
     tests = 'import pytest\npytest.importorskip("a_module_that_is_not_installed")\n\ndef test_x():\n    pass\n'
     result = run_pytest(tmp_path, tests=tests)
@@ -101,17 +104,20 @@ def test_a_module_skipped_at_collection_fails_the_run(tmp_path: Path) -> None:
     assert "SKIP test_sample.py: could not import 'a_module_that_is_not_installed'" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_deselected_tests_are_not_skips(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "-m", "not slow", "-k", "runs or slow")
     assert result.returncode == 0, result.stdout
     assert "1 passed, 4 deselected" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_without_ci_the_plugin_stays_out_of_the_way(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, "-k", "needs_a_binary", ci=False)
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_a_failing_run_keeps_its_own_exit_code(tmp_path: Path) -> None:
     tests = TESTS + "\ndef test_fails():\n    assert False\n"
     result = run_pytest(tmp_path, "-k", "fails or needs_a_binary", tests=tests)
@@ -119,6 +125,7 @@ def test_a_failing_run_keeps_its_own_exit_code(tmp_path: Path) -> None:
     assert "1 failed, 1 skipped" in result.stdout
 
 
+@pytest.mark.slow  # subprocess pytest runs: make verify only
 def test_an_entry_without_a_reason_is_refused(tmp_path: Path) -> None:
     result = run_pytest(tmp_path, allowlist='[[skip]]\ntest = "test_sample.py::test_docker_only"\n')
     assert result.returncode == 4, result.stdout + result.stderr
