@@ -19,7 +19,8 @@ The reference model is plain bookkeeping of what happened to each line:
   message, until it is one or the other, exactly once;
 - the publish breaker leaves half-open for closed only on probe results: as many successful
   probes as `success_threshold` since it went half-open;
-- with no call in flight, a half-open breaker admits a probe (no cancelled probe holds the slot);
+- a half-open breaker refuses for "probe in flight" only while a probe's task is alive (a
+  cancelled probe released the slot);
 - bad input (permanent errors) never moves either breaker;
 - liveness (`heal`): once every call succeeds and the breaker's timeout has passed,
   `success_threshold` calls close both breakers again, whatever was cancelled before.
@@ -47,7 +48,8 @@ from mythos.realtime.retry import NATSRetryHandler, PermanentError, RetryConfig,
 TIMEOUT_S = 10.0
 ATTEMPTS = 2
 OUTCOMES = ("ok", "slow", "transient", "permanent")
-outcomes = st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=ATTEMPTS)
+# Slow and failing attempts are what reach open, half-open and mid-flight cancellations.
+outcomes = st.lists(st.sampled_from((*OUTCOMES, "slow", "transient")), min_size=1, max_size=ATTEMPTS)
 bursts = st.lists(outcomes, min_size=1, max_size=4)
 
 
@@ -136,6 +138,7 @@ class BoundaryMachine(RuleBasedStateMachine):
         # Half-open bookkeeping of the publish breaker (bug 2: stale successes closed it).
         self.half_open_gen = 0
         self.admitted_gen: dict[str, int | None] = {}
+        self.probes: set[str] = set()  # calls admitted while their breaker was half-open
         self.probe_successes = 0
         self.unproven_closes: list[str] = []
         self.pub_breaker.add_listener(self._on_publish_breaker)
@@ -171,6 +174,8 @@ class BoundaryMachine(RuleBasedStateMachine):
         if key not in self.admitted_gen:  # the first attempt runs in the step that admitted it
             probing = self.pub_breaker.state is CircuitState.HALF_OPEN
             self.admitted_gen[key] = self.half_open_gen if probing else None
+            if probing:
+                self.probes.add(key)
         await self.script.attempt(key)
         self.stored[key] += 1  # acknowledged: nothing awaits between this and the return
         if self.admitted_gen[key] is not None and self.admitted_gen[key] == self.half_open_gen:
@@ -178,6 +183,8 @@ class BoundaryMachine(RuleBasedStateMachine):
 
     async def _fan_out(self, message: dict[str, Any]) -> None:
         key = message["message_id"]
+        if self.script.attempts[key] == 0 and self.con_breaker.state is CircuitState.HALF_OPEN:
+            self.probes.add(key)
         await self.script.attempt(key)
         self.delivered[key] += 1
 
@@ -270,6 +277,7 @@ class BoundaryMachine(RuleBasedStateMachine):
         for key in chosen:
             (self.lines.get(key) or self.handling[key]).cancel()
             self.cancelled.add(key)
+        self._spin(1)  # the cancellation lands where each task stands
 
     @precondition(lambda self: any(not g.is_set() for g in self.script.gates))
     @rule(data=st.data(), every=st.booleans())
@@ -342,12 +350,12 @@ class BoundaryMachine(RuleBasedStateMachine):
             assert self.con_dlq.enqueues[key] <= 1, f"{key} dead-lettered twice"
 
     @invariant()
-    def an_idle_half_open_breaker_admits_a_probe(self) -> None:
-        """With no call in flight, nothing can hold the probe slot: a cancelled probe released it."""
-        if any(not t.done() for t in (*self.lines.values(), *self.handling.values())):
-            return
-        for breaker in (self.pub_breaker, self.con_breaker):
-            if breaker.state is CircuitState.HALF_OPEN:
+    def no_probe_slot_without_a_live_probe(self) -> None:
+        """A half-open breaker refuses for "probe in flight" only while its probe's task lives:
+        a cancelled probe must have released the slot."""
+        for breaker, tasks in ((self.pub_breaker, self.lines), (self.con_breaker, self.handling)):
+            live_probe = any(key in self.probes and not task.done() for key, task in tasks.items())
+            if breaker.state is CircuitState.HALF_OPEN and not live_probe:
                 breaker.release(breaker.before_call())  # CircuitBreakerOpen here: a probe slot leaked
 
     @invariant()
