@@ -357,5 +357,45 @@ def abuse(names: tuple[str, ...], full: bool, list_only: bool, reports: Path) ->
         sys.exit(1)
 
 
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--list", "list_only", is_flag=True, help="List the seeded faults and exit.")
+@click.option("--jobs", type=click.IntRange(1, 2), default=2, show_default=True, help="Runs at a time.")
+@reports_option
+def selftest(ids: tuple[str, ...], list_only: bool, jobs: int, reports: Path) -> None:
+    """Seed each fault of the catalogue in a scratch copy of the tree; its named suite must go red.
+
+    Prints a line per fault (caught, missed, broken, baseline red, error) and keeps each run's
+    output in reports/selftest/. With every fault (no IDS) it writes reports/kpi/selftest.json
+    (seeded_faults_caught). Exits 1 unless every fault was caught.
+    """
+    from harness.selftest.faults import FAULTS
+    from harness.selftest.runner import Verdict, run_selftest, write_kpi
+
+    if list_only:
+        for fault in FAULTS:
+            click.echo(f"{fault.id}\t{fault.area}\t{fault.check}\t{fault.description}")
+        return
+    known = {f.id for f in FAULTS}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown fault(s) {unknown}; see --list")
+    chosen = [f for f in FAULTS if not ids or f.id in ids]
+    click.echo(f"selftest: {len(chosen)} seeded faults, {jobs} at a time", err=True)
+    result = run_selftest(chosen, jobs=jobs, log_dir=reports / "selftest",
+                          progress=lambda line: click.echo(line, err=True))
+    counts = {v: sum(1 for r in result.results if r.verdict is v) for v in Verdict}
+    click.echo(", ".join(f"{n} {v}" for v, n in counts.items() if n) + f" of {result.total} "
+               f"in {result.wall_s:.0f} s; logs in {reports / 'selftest'}")
+    if ids:
+        click.echo("a chosen subset: reports/kpi/selftest.json left untouched", err=True)
+    else:
+        click.echo(f"wrote {write_kpi(result, reports / 'kpi')}")
+    for failure in result.failures():
+        click.echo(f"FAILED: {failure}", err=True)
+    if not result.passed:
+        sys.exit(1)
+
 if __name__ == "__main__":  # `python -m harness.cli`, as tox and the suite script call it
     main()

@@ -184,6 +184,16 @@ def test_nats_url_and_retry_delays(valid_env, monkeypatch) -> None:
     assert any(err["type"] == "retry_delays" for err in info.value.errors())
 
 
+@pytest.mark.parametrize("url", ["nats://127.0.0.1:4222/extra", "nats://127.0.0.1:4222 junk",
+                                 "nats://127.0.0.1:4222,nats://127.0.0.1:4223/x"])
+def test_a_nats_url_must_match_whole(url: str, valid_env, monkeypatch) -> None:
+    # A valid prefix is not a valid URL (a prefix match once let trailing text through).
+    monkeypatch.setenv("NATS_URL", url)
+    with pytest.raises(ValidationError) as info:
+        load_config()
+    assert _bad_vars(info.value) == {"NATS_URL"}
+
+
 def test_alias_expansion_may_not_exceed_rate_limit(valid_env, monkeypatch) -> None:
     monkeypatch.setenv("MAX_ALIAS_EXPANSION", "20")
     with pytest.raises(ValidationError, match="must not exceed RATE_LIMIT_MAX_COMMANDS"):
