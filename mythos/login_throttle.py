@@ -1,7 +1,7 @@
 """Login throttling and the bounded argon2 queue (docs/protocol.md, "Login throttling").
 
-Each argon2 verification costs ~64 MiB and half a second of CPU, so an unthrottled login flood
-both guesses passwords and starves real players of the two hash slots. Three counters of failed
+Each argon2 verification costs 19 MiB and about 0.1 s of CPU (`mythos.auth.ARGON2_PARAMETERS`), so an
+unthrottled login flood both guesses passwords and starves real players of the two hash slots. Three counters of failed
 logins refuse a guess *before* it is hashed (HTTP 429 with Retry-After):
 
 - per (account, address): `free_failures` failures, then an exponential back-off (base, doubled

@@ -155,3 +155,12 @@ async def test_admin_is_created_then_kept_in_line_with_config(auth: AuthService)
     await auth.login(ADMIN_USERNAME, "second-admin-password")
     with pytest.raises(AuthError):
         await auth.login(ADMIN_USERNAME, "first-admin-password")
+
+
+
+async def test_password_hashes_use_one_lane_at_owasp_minimum_cost(auth: AuthService) -> None:
+    """argon2-cffi's default runs four lanes (threads) per hash: one login would take every core of a
+    two-core server. The stored hash names its parameters, so this reads what a login costs."""
+    player = await auth.register("Armitage", PASSWORD, auth.invites.create(1)[0])
+    assert player.password_hash.startswith("$argon2id$"), player.password_hash
+    assert "$m=19456,t=2,p=1$" in player.password_hash, player.password_hash
