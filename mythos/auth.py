@@ -218,7 +218,7 @@ class AuthService:
     """Registration, login and token checks over the player database.
 
     Every argon2 hash runs in one of `MAX_CONCURRENT_HASHES` slots of a bounded `HashGate`
-    (each hash holds 64 MiB for ~0.5 s; a burst on the default thread pool would spike RSS by
+    (each hash holds 19 MiB for ~0.1 s; a burst on the default thread pool would spike RSS by
     gigabytes), and every login passes the `LoginThrottle` before it may hash at all.
     """
 
