@@ -37,19 +37,57 @@ export HARNESS_RUN_ID
 echo "=== run $HARNESS_RUN_ID: $suites"
 
 failed=()
+args_of() {
+  case "$1" in core|chaos|load|e2e|abuse) echo --full ;; esac
+}
+record() {  # suite exit-code seconds
+  if [ "$2" -ne 0 ]; then failed+=("$1 (exit $2)"); fi
+  if ! "$HARNESS" run record "$1" --exit-code "$2"; then failed+=("$1 (outcome not recorded)"); fi
+  echo "=== suite: $1 finished in $3 s, exit $2"
+}
+# Suites that are not timed (no latency or recovery figure) run one after another beside the full
+# core suite: two CPU-bound lanes on two cores. The timed suites then run one at a time.
+BESIDE_CORE="lint client selftest"
+beside=()
+rest=()
 for suite in $suites; do
+  if [[ " $suites " == *" core "* && " $BESIDE_CORE " == *" $suite "* ]]; then beside+=("$suite"); else rest+=("$suite"); fi
+done
+if [ ${#beside[@]} -gt 0 ]; then
+  mkdir -p reports/logs
+  echo "=== suites ${beside[*]} running beside core (logs in reports/logs/)"
+  (
+    for suite in "${beside[@]}"; do
+      t0=$SECONDS
+      bash scripts/run_suite.sh "$suite" $(args_of "$suite") >"reports/logs/$suite.log" 2>&1
+      echo "$? $((SECONDS - t0))" >"reports/logs/$suite.rc"
+    done
+  ) &
+  lane=$!
+fi
+for suite in "${rest[@]}"; do
+  if [ "$suite" != core ] && [ -n "${lane:-}" ]; then
+    wait "$lane"
+    for other in "${beside[@]}"; do
+      echo "=== suite: $other"; cat "reports/logs/$other.log"
+      read -r rc secs <"reports/logs/$other.rc" 2>/dev/null || { rc=1; secs=0; }
+      record "$other" "$rc" "$secs"
+    done
+    lane=
+  fi
   t0=$SECONDS
   echo "=== suite: $suite"
-  args=()
-  case "$suite" in core|chaos|load|e2e|abuse) args=(--full) ;; esac
-  bash scripts/run_suite.sh "$suite" "${args[@]}"
-  rc=$?
-  if [ "$rc" -ne 0 ]; then failed+=("$suite (exit $rc)"); fi
-  if ! "$HARNESS" run record "$suite" --exit-code "$rc"; then
-    failed+=("$suite (outcome not recorded)")
-  fi
-  echo "=== suite: $suite finished in $((SECONDS - t0)) s, exit $rc"
+  bash scripts/run_suite.sh "$suite" $(args_of "$suite")
+  record "$suite" $? $((SECONDS - t0))
 done
+if [ -n "${lane:-}" ]; then
+  wait "$lane"
+  for other in "${beside[@]}"; do
+    echo "=== suite: $other"; cat "reports/logs/$other.log"
+    read -r rc secs <"reports/logs/$other.rc" 2>/dev/null || { rc=1; secs=0; }
+    record "$other" "$rc" "$secs"
+  done
+fi
 
 partial=()
 if [ "$suites" != "$ALL_SUITES" ]; then partial=(--partial "VERIFY_SUITES=$suites"); fi
