@@ -233,7 +233,13 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {figures['rounds']} paired rounds"
     )
     kpi = kpi_from_catalogue(KPI_ID, added, evidence)
-    path = write_suite("bench", [kpi], started=started, finished=finished, out_dir=args.out_dir, merge=True)
+    ratio = kpi_from_catalogue(
+        "nats_handler_throughput_ratio", figures["throughput_ratio_cpu"],
+        f"bench/nats_handler.py: handler / raw nats-py messages per CPU second, median of "
+        f"{figures['rounds']} paired rounds on a real nats-server ({figures['throughput_ratio_wall']:.2f}x "
+        f"by wall clock)", sample=int(figures["rounds"]))
+    path = write_suite("bench", [kpi, ratio], started=started, finished=finished, out_dir=args.out_dir,
+                       merge=True)
     print(json.dumps(figures, indent=2))
     print(f"{KPI_ID} = {added:.4f} ms (passed={kpi.passed}, goal met={kpi.goal_met}) -> {path}")
     return 0

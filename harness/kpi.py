@@ -230,9 +230,7 @@ _ROWS: tuple[KPISpec, ...] = (
 PENDING: frozenset[str] = frozenset({
     # Rows whose suite has not landed: reported as not measured, never gated. Landing a suite
     # deletes its lines here, in the same commit.
-    "nats_handler_throughput_ratio",  # bench measures it but does not write it as a KPI yet
     "seeded_faults_caught",  # harness selftest
-    "make_verify_minutes",  # the newcomer run of make verify
     "cluster_failover_s", "cross_server_eviction_s", "alias_propagation_ms", "double_sessions",
     "herd_recovery_s", "herd_failed_clients",  # cluster and herd scenarios
     "a11y_violations",  # axe-core in e2e

@@ -218,7 +218,7 @@ def test_pending_rows_are_listed_and_do_not_fail_the_gate(reports: Path) -> None
     result = gate(reports)
     assert result.exit_code == 0, result.output
     assert "pending seeded_faults_caught: not gated yet (0.5 ratio" in result.output
-    assert "pending make_verify_minutes: not gated yet (not measured" in result.output
+    assert "pending cluster_failover_s: not gated yet (not measured" in result.output
     assert result.output.count("pending ") == len(PENDING)
 
 
