@@ -528,17 +528,19 @@ def run_selftest(
         done: list[int] = [0]
 
         def one(fault: Fault) -> FaultResult:
-            if fault.id in broken:
+            # Submitted after every baseline, so its baseline is already running or done: no deadlock.
+            base = None if fault.id in broken else baselines[fault.check].result()
+            if base is None:
                 result = FaultResult(fault, Verdict.BROKEN, broken[fault.id], 0.0)
-            elif not baselines[fault.check].green:
-                verdict, detail = _verdict(fault, baselines[fault.check], baselines[fault.check])
+            elif not base.green:
+                verdict, detail = _verdict(fault, base, base)
                 result = FaultResult(fault, verdict, detail, 0.0)
             else:
                 with slots.tree(root, files) as tree:
                     apply_fault(fault, tree)
                     patched = run_check(fault.check, tree, modules=fault.probed_modules, timeout_s=fault.timeout_s,
                                         log_path=log_path(fault.id), pycache=pycache)
-                verdict, detail = _verdict(fault, baselines[fault.check], patched)
+                verdict, detail = _verdict(fault, base, patched)
                 result = FaultResult(fault, verdict, detail, patched.seconds, patched.log)
             with lock:
                 done[0] += 1
@@ -548,9 +550,10 @@ def run_selftest(
             return result
 
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="selftest") as pool:
-            baselines = dict(zip(checks, pool.map(baseline, checks), strict=True))
+            # Patched runs start as soon as a worker is free (the queue is first in, first out).
+            baselines = {check: pool.submit(baseline, check) for check in checks}
             results = tuple(pool.map(one, faults))
-    return SelftestResult(results, tuple(baselines.values()), started, datetime.now(UTC))
+    return SelftestResult(results, tuple(f.result() for f in baselines.values()), started, datetime.now(UTC))
 
 
 def write_kpi(result: SelftestResult, out_dir: Path) -> Path:
