@@ -111,6 +111,7 @@ def _account(base_url: str, invites: InviteStore) -> tuple[str, str]:
         return name, r.json()["access_token"]
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 async def test_room_chat_crosses_processes(two_servers: list[str], tmp_path: Path) -> None:
     invites = InviteStore(tmp_path / "invites.json")
     alpha, beta = two_servers

@@ -50,6 +50,7 @@ def test_topology_wires_every_link_and_stops_every_process(tmp_path: Path) -> No
     assert (topology.paths.log_dir / "mythos-0.log").exists()
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 def test_kill_mythos_restarts_on_the_same_port_with_the_same_accounts(tmp_path: Path) -> None:
     with Topology(TopologySpec(mythos=1), RunPaths.new("kill", tmp_path)) as topology:
         server = topology.mythos[0]
@@ -68,6 +69,7 @@ def test_kill_mythos_restarts_on_the_same_port_with_the_same_accounts(tmp_path: 
         assert login.status_code == 200  # same SQLite file after the crash
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 def test_noop_scenario_with_one_partition_is_recorded_checked_and_saved(tmp_path: Path) -> None:
     test = noop_test(name="noop_smoke", schedule=Schedule(
         duration_s=6.0, settle_s=2.0,

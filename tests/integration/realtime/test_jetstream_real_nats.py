@@ -183,6 +183,7 @@ async def test_sigkill_mid_stream_then_restart(killable_nats: NatsServer, instan
     assert figures["sent"] >= 100
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 async def test_stopped_for_ten_seconds(killable_nats: NatsServer, instances: list[Instance]) -> None:
     """Longer than nats-py's own reconnect budget: the link must come back from scratch."""
 

@@ -189,6 +189,7 @@ def _sent_or_queued(result: dict[str, Any], sent: set[str], queued: set[str]) ->
         queued.add(str(data["dlq_id"]))
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 async def test_outage_of_ten_seconds_loses_no_chat(
     two_instances: list[LiveServer], killable_nats: NatsServer, tmp_path: Path
 ) -> None:
@@ -281,6 +282,7 @@ async def test_outage_of_ten_seconds_loses_no_chat(
         assert m["connection_state"] == "connected" and m["mode"] == "jetstream", m
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 async def test_sigkill_and_immediate_restart_mid_stream(
     two_instances: list[LiveServer], killable_nats: NatsServer
 ) -> None:

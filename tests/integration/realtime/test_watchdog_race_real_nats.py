@@ -156,6 +156,7 @@ async def check_delivery(rig: Rig, cycle: int) -> None:
     )
 
 
+@pytest.mark.slow  # a long real outage: make verify only; make test keeps the shorter ones
 async def test_watchdog_firing_as_the_partition_heals_loses_nothing(rig: Rig) -> None:
     chat = rig.chat
     first = chat_message(-1)
