@@ -28,6 +28,8 @@ router = APIRouter(tags=["metrics"])
 @router.get("/metrics", include_in_schema=False)
 async def prometheus_metrics(services: ServicesDep) -> Response:
     await services.nats.sync_dlq_depth()
+    if services.audit is not None:
+        services.metrics.set_audit_status(services.audit.status())
     return Response(services.metrics.render_prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 
@@ -36,4 +38,6 @@ async def json_metrics(services: ServicesDep, _admin: AdminPlayer) -> dict[str, 
     await services.nats.sync_dlq_depth()
     body = services.metrics.get_metrics()
     body["nats"]["mode"] = services.nats.mode
+    if services.audit is not None:
+        body["audit"] = services.audit.status()  # beside the spec's keys, not inside them
     return body

@@ -12,7 +12,7 @@ __all__ = ["BUILTIN_COMMANDS", "CHAT_QUEUED", "CHAT_UNAVAILABLE", "MAX_CHAT_LENG
 
 MAX_CHAT_LENGTH = 500
 CHAT_UNAVAILABLE = (
-    "Chat is unavailable right now: the message service cannot be reached. "
+    "Chat is unavailable right now and your message was not kept: please send it again later. "
     "Movement, look and other commands still work."
 )
 CHAT_QUEUED = (

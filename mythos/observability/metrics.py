@@ -122,6 +122,15 @@ class MetricsCollector:
         self._p_dlq_depth = Gauge(
             "nats_dlq_depth", "Entries waiting in the dead-letter queue", namespace=ns, registry=reg
         )
+        self._p_audit_healthy = Gauge(
+            "audit_log_healthy", "1 while the audit log's last write succeeded, 0 after a failed write",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._p_audit_errors = Gauge(
+            "audit_log_write_errors", "Audit log writes that failed (full disk, permissions)", namespace=ns,
+            registry=reg,
+        )  # fmt: skip
+        self._p_audit_healthy.set(1)
         self._p_latency = Histogram(
             "nats_publish_latency_seconds", "Time from publish call to server acknowledgement",
             namespace=ns, registry=reg, buckets=LATENCY_BUCKETS,
@@ -167,6 +176,11 @@ class MetricsCollector:
         with self._lock:
             self._dlq_depth = depth
         self._p_dlq_depth.set(depth)
+
+    def set_audit_status(self, status: dict[str, Any]) -> None:
+        """Mirror the audit logger's own status (AuditLogger.status()) at scrape time."""
+        self._p_audit_healthy.set(1 if status.get("healthy") else 0)
+        self._p_audit_errors.set(int(status.get("write_errors") or 0))
 
     def observe_publish_latency(self, seconds: float) -> None:
         with self._lock:

@@ -140,10 +140,19 @@ class PublishGuard:
         retry_after: float | None,
     ) -> PublishResult:
         body = {**message, "_subject": subject}
-        if isinstance(error, asyncio.CancelledError):
-            dlq_id = await self.dlq.enqueue(body, CANCELLED_REASON, attempts, error_type="CancelledError")
-        else:
-            dlq_id = await self.dlq.enqueue(body, error, attempts)
+        try:
+            if isinstance(error, asyncio.CancelledError):
+                dlq_id = await self.dlq.enqueue(body, CANCELLED_REASON, attempts, error_type="CancelledError")
+            else:
+                dlq_id = await self.dlq.enqueue(body, error, attempts)
+        except OSError as exc:
+            # A full or read-only disk: the line can be neither sent nor kept. Say so rather than
+            # acknowledge a line that is gone (the sender is told it was not kept).
+            log.error("dlq_write_failed", message_id=message.get("message_id"), error=str(exc),
+                      errno=exc.errno)
+            return PublishResult(sent=False, message_id=str(message.get("message_id", "")), dlq_id=None,
+                                 reason=f"dead-letter queue write failed: {exc.strerror or exc}",
+                                 retry_after=retry_after)
         channel = str(message.get("channel", "unknown"))
         if self.metrics is not None:
             self.metrics.record_message_dlq(channel)

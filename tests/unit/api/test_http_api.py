@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +270,26 @@ async def test_api_metrics_and_dlq_files_have_the_spec_shapes(nats_app: tuple[ht
     assert (entry["message"]["message_id"], entry["error"], entry["error_type"], entry["retry_count"]) == (
         "shape-1", "no ack", "TimeoutError", 3,
     )  # fmt: skip
+
+
+async def test_an_audit_log_that_cannot_write_shows_in_health_and_metrics(
+    client: httpx.AsyncClient, services: AppServices
+) -> None:
+    """A full disk under the audit log (here /dev/full, which answers every write with ENOSPC)
+    loses the security record: health says degraded and /metrics says which, the game goes on."""
+    audit = services.audit
+    assert audit is not None
+    audit.close()
+    path = audit.path_for(datetime.now(UTC))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/full")
+    bad = await client.post("/auth/login", json={"username": "admin", "password": "wrong"})
+    assert bad.status_code == 401  # the login is still answered
+    health = await client.get("/api/health")
+    assert health.status_code == 200 and health.json()["audit"] == "degraded", health.json()
+    assert health.json()["status"] == "degraded"
+    text = (await client.get("/metrics")).text
+    assert "mythos_audit_log_healthy 0.0" in text, text
+    errors = [line for line in text.splitlines() if line.startswith("mythos_audit_log_write_errors ")]
+    assert errors and float(errors[0].split()[1]) >= 1, errors

@@ -188,3 +188,23 @@ async def test_a_publish_cancelled_twice_still_dead_letters_the_line(tmp_path: P
         await task
     await g.drain()
     assert [e.id for e in await g.dlq.list()] == ["twice"]
+
+
+class FullDiskQueue(DeadLetterQueue):
+    """The real queue, on a disk that has no room left (the write itself fails with ENOSPC)."""
+
+    async def enqueue(self, *args: Any, **kwargs: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+
+async def test_a_line_that_can_be_neither_sent_nor_kept_is_refused_not_acknowledged(tmp_path: Path) -> None:
+    g = PublishGuard(
+        Publisher(failures=100),
+        FullDiskQueue(tmp_path),
+        retry=NATSRetryHandler(RetryConfig(max_attempts=2, base_delay=0.01), sleep=no_sleep),
+        breaker=CircuitBreaker(failure_threshold=5, timeout=timedelta(seconds=30)),
+        metrics=MetricsCollector(),
+    )
+    result = await g.publish("chat.say.r1", msg("m1"))
+    assert not result.sent and result.dlq_id is None
+    assert result.reason is not None and "No space left on device" in result.reason
