@@ -127,7 +127,9 @@ def test_every_planned_scenario_completed_lets_the_kpis_pass(tmp_path: Path) -> 
     _phases(ledger, OUTAGE, "passed")
     data = _written(tmp_path, ledger)
     assert data["planned"] == [LOGIN, OUTAGE] and data["completed"] == [LOGIN, OUTAGE]
-    assert data["passing"] == set(E2E_KPIS), data["kpis"]
+    # connection_success_rate is measured by e2e and load: the gate judges it once both report it.
+    assert data["passing"] == set(E2E_KPIS) - {"connection_success_rate"}, data["kpis"]
+    assert {k["id"]: k for k in data["kpis"]}["connection_success_rate"]["passed"] is True
 
 
 def test_a_failed_assertion_vetoes_every_e2e_kpi(tmp_path: Path) -> None:
