@@ -9,14 +9,10 @@ result the suite vetoed (or stored as failed) stays failed.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import json
 import math
-import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +20,7 @@ from typing import Any, Literal, cast
 
 import structlog
 
+from harness.files import atomic_write, locked
 from harness.run_stamp import RunStamp, current_stamp
 
 __all__ = [
@@ -486,29 +483,6 @@ def load_suite(path: Path) -> SuiteReport:
         raise ValueError(f"{path}: not a KPI suite report ({exc})") from exc
 
 
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """Serialise read-merge-write across processes (several test modules feed one suite file)."""
-    with lock_path.open("a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-
-
 def write_suite(
     suite: str,
     kpis: Sequence[KPIResult],
@@ -539,7 +513,7 @@ def write_suite(
     stamp = current_stamp()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{suite}.json"
-    with _locked(out_dir / f".{suite}.lock"):
+    with locked(out_dir / f".{suite}.lock"):
         report = SuiteReport(suite, _aware(started), _aware(finished), tuple(kpis), stamp,
                              _names(planned), _names(completed), _names(failures) or ())
         if merge and path.exists():
@@ -560,7 +534,7 @@ def write_suite(
             else:
                 log.info("kpi_file_replaced", path=str(path), reason="another run or commit",
                          old_run=None if old.run is None else old.run.to_dict(), run=stamp.to_dict())
-        _atomic_write(path, json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write(path, json.dumps(report.to_dict(), indent=2) + "\n")
     return path
 
 

@@ -12,16 +12,15 @@ listed suite has no outcome or a non-zero exit code, or a KPI file belongs to an
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.files import atomic_write, locked
 from harness.run_stamp import RUN_ID_ENV, current_stamp
 from harness.services.process import new_run_id
 
@@ -91,28 +90,12 @@ def load_manifest(reports: Path) -> RunManifest:
         raise ValueError(f"{path} is unreadable: {exc!r}") from exc
 
 
-@contextlib.contextmanager
-def _locked(reports: Path) -> Iterator[None]:
-    lock = reports / "kpi" / ".run.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _locked(reports: Path) -> contextlib.AbstractContextManager[None]:
+    return locked(reports / "kpi" / ".run.lock")
 
 
 def _write(path: Path, manifest: RunManifest) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(manifest.to_dict(), indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, json.dumps(manifest.to_dict(), indent=2) + "\n")
 
 
 def _now() -> str:
