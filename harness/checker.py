@@ -143,19 +143,28 @@ class Message:
 
 def _completions(history: Sequence[Op], f: str) -> list[tuple[Op, Op | None]]:
     """Pair each invocation of ``f`` with its completion; unmatched ones complete as unknown."""
-    open_ops: dict[str, Op] = {}
+    open_ops: dict[tuple[str, str | None], Op] = {}
     pairs: list[tuple[Op, Op | None]] = []
     for op in history:
         if op.f != f:
             continue
+        # A completion names its operation by token where it has one: a player may have a second
+        # line in flight before the first is answered, so "the process's last invoke" can be wrong.
+        key = (op.process, _token_of(op))
         if op.type == "invoke":
-            if op.process in open_ops:  # a process is single-threaded: the old one never completed
-                pairs.append((open_ops.pop(op.process), None))
-            open_ops[op.process] = op
-        elif op.process in open_ops:
-            pairs.append((open_ops.pop(op.process), op))
+            if key in open_ops:  # the same operation invoked again: the old one never completed
+                pairs.append((open_ops.pop(key), None))
+            open_ops[key] = op
+        elif key in open_ops:
+            pairs.append((open_ops.pop(key), op))
     pairs.extend((op, None) for op in open_ops.values())
     return sorted(pairs, key=lambda pair: pair[0].index)
+
+
+def _token_of(op: Op) -> str | None:
+    value = op.value
+    token = value.get("token") if isinstance(value, Mapping) else None
+    return None if token is None else str(token)
 
 
 def window_end(history: Sequence[Op]) -> float:

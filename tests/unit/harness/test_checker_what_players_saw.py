@@ -295,3 +295,18 @@ def test_history_vocabulary_has_the_dlq_read() -> None:
     reads = [op for op in b.ops if op.f == F.DLQ]
     assert [op.value["phase"] for op in reads] == ["after_replay", "after_second_replay"]
     assert all(op.process != NEMESIS for op in reads)
+
+
+def test_a_second_line_sent_before_the_first_is_answered_keeps_both_answers() -> None:
+    """A player may have two lines in flight; each answer belongs to its own token. Pairing by
+    "the process's last invoke" called the first line unanswered (seen in a nats_kill run)."""
+    h = HistoryBuilder().connect(0.0, "alice", "bob")
+    first = {"token": "msg_alice_1", "seq": 1, "room": "arkham_square"}
+    second = {"token": "msg_alice_2", "seq": 2, "room": "arkham_square"}
+    h.op(1.0, "invoke", "alice", F.SAY, first)
+    h.op(1.1, "invoke", "alice", F.SAY, second)
+    h.op(1.2, "ok", "alice", F.SAY, first)
+    h.op(1.3, "ok", "alice", F.SAY, second)
+    messages = {m.token: m for m in classify_messages({}, h.ops, [])}
+    assert messages["msg_alice_1"].answered and messages["msg_alice_2"].answered
+    assert messages["msg_alice_1"].outcome == "ok" and messages["msg_alice_2"].outcome == "ok"
