@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.services.postgres import PostgresNotFoundError, find_postgres_bin_dir
 from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
 from mythos.local_nats import NatsServerNotFoundError, find_nats_server
 
@@ -26,6 +27,7 @@ __all__ = [
     "require",
     "require_chromium",
     "require_nats_server",
+    "require_postgres",
     "require_toxiproxy",
 ]
 
@@ -35,6 +37,8 @@ INSTALL_HINTS: Mapping[str, str] = {
                    "to an executable nats-server",
     "toxiproxy-server": "run scripts/setup.sh (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 "
                         "into .tools/bin) or set TOXIPROXY_SERVER to an executable toxiproxy-server",
+    "postgres": "apt-get install postgresql (scripts/setup.sh does, as root) or set POSTGRES_BIN_DIR to a "
+                "directory holding initdb and postgres",
     "chromium": "apt-get install chromium (scripts/setup.sh does, as root) or set CHROMIUM_BIN to an "
                 "executable Chromium",
 }
@@ -74,7 +78,8 @@ def require(tool: str, find: Callable[[], Path]) -> Path:
     """``find()``'s path, or fail the calling test naming ``tool``, the cause and how to install it."""
     try:
         path = find()
-    except (MissingToolError, NatsServerNotFoundError, ToxiproxyNotFoundError, OSError) as exc:
+    except (MissingToolError, NatsServerNotFoundError, ToxiproxyNotFoundError, PostgresNotFoundError,
+            OSError) as exc:
         pytest.fail(f"{tool} is required by this suite and missing: {exc}. Install: {INSTALL_HINTS[tool]}",
                     pytrace=False)
     if not _executable(path):
@@ -88,6 +93,11 @@ def require_nats_server() -> Path:
 
 def require_toxiproxy() -> Path:
     return require("toxiproxy-server", find_toxiproxy_server)
+
+
+def require_postgres() -> Path:
+    """The directory holding initdb and postgres (what ``PostgresServer(bin_dir=...)`` takes)."""
+    return require("postgres", lambda: find_postgres_bin_dir() / "postgres").parent
 
 
 def require_chromium() -> Path:
