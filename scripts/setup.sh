@@ -54,6 +54,37 @@ else
   say "chromium present"
 fi
 
+# 2b. PostgreSQL binaries for the database suites and multi-server topologies ------------------
+# Same precedence as harness.services.postgres.find_postgres_bin_dir.
+pg_bin_dir() {
+  if [ -n "${POSTGRES_BIN_DIR:-}" ]; then
+    [ -x "$POSTGRES_BIN_DIR/initdb" ] && [ -x "$POSTGRES_BIN_DIR/postgres" ] && echo "$POSTGRES_BIN_DIR"
+    return
+  fi
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5 -V -r); do
+    if [ -x "$d/initdb" ] && [ -x "$d/postgres" ]; then echo "$d"; return; fi
+  done
+  if command -v initdb >/dev/null; then
+    d=$(dirname "$(command -v initdb)")
+    [ -x "$d/postgres" ] && echo "$d"
+  fi
+}
+if [ -n "${POSTGRES_BIN_DIR:-}" ] && [ -z "$(pg_bin_dir)" ]; then
+  echo "[setup] POSTGRES_BIN_DIR=$POSTGRES_BIN_DIR has no executable initdb and postgres (unset it to use the system's)" >&2; exit 1
+elif [ -n "$(pg_bin_dir)" ]; then
+  say "postgresql present ($(pg_bin_dir))"
+elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  say "installing Debian postgresql"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+  # The package starts a system cluster on 5432; the suites run their own, so leave it be.
+  [ -n "$(pg_bin_dir)" ] || { echo "[setup] postgresql installed but no initdb/postgres found" >&2; exit 1; }
+else
+  say "WARNING: PostgreSQL binaries missing and not root; install postgresql or set POSTGRES_BIN_DIR to the directory holding initdb and postgres (the database suites fail until then)"
+fi
+
 # 3. Toxiproxy ----------------------------------------------------------------------------
 if [ -n "${TOXIPROXY_SERVER:-}" ] || command -v toxiproxy-server >/dev/null; then
   say "using the engineer's own toxiproxy-server"
