@@ -9,9 +9,11 @@ postgres refuses to run as root. As root, ``initdb`` and ``postgres`` run as the
 ``postgres`` user (``setpriv``, which execs, so the PID we hold is the postmaster's and every
 signal reaches it); otherwise they run as the current user.
 
-Settings for tests, not production: ``fsync=off``, ``synchronous_commit=off`` and
-``full_page_writes=off``. What was committed survives a SIGKILL of the postmaster (it sits in the
-OS page cache, and WAL replay restores it), not power loss or a crash of the host. ``kill()`` +
+Settings for tests, not production: ``fsync=off`` and ``full_page_writes=off``. A commit still
+writes its WAL to the OS before it is acknowledged, so what was committed survives a SIGKILL of
+the postmaster (it sits in the page cache, and WAL replay restores it), not power loss or a crash
+of the host. ``synchronous_commit`` stays on: off, a SIGKILL loses the last acknowledged commits
+(they wait in shared memory for the WAL writer, which dies with the postmaster). ``kill()`` +
 ``restart()`` is the SIGKILL-and-restart fault; the port and the data survive it.
 """
 
@@ -128,7 +130,7 @@ class PostgresServer:
             os.chown(self.scratch, self._drop_to.pw_uid, self._drop_to.pw_gid)
         argv = [*self._as_user(), str(self.bin_dir / "postgres"), "-D", str(self.data_dir),
                 "-k", str(self.scratch), "-h", HOST, "-p", str(self.port),
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "fsync=off", "-c", "full_page_writes=off",
                 "-c", f"max_connections={MAX_CONNECTIONS}", "-c", "shared_buffers=32MB",
                 "-c", "log_min_messages=warning", "-c", "log_connections=off"]
         self.process = ManagedProcess(name, argv, log_dir / f"{name}.log", env=self._env(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from collections.abc import Iterator
@@ -107,6 +108,30 @@ def test_kill_is_sigkill_and_restart_brings_the_data_back(pg: PostgresServer) ->
     # The database made before the SIGKILL is still there: creating it again is refused.
     with pytest.raises(Exception, match="already exists"):
         pg.create_database("svc_survivor")
+
+
+def test_a_commit_acknowledged_just_before_the_sigkill_survives_it(pg: PostgresServer) -> None:
+    """With synchronous_commit=off the last commits wait in shared memory and die with the postmaster."""
+    pg.create_database("svc_commits")
+
+    async def write_then_read(rows: int | None) -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(host="127.0.0.1", port=pg.port, user="mythos", database="svc_commits")
+        try:
+            if rows is None:
+                return int(await conn.fetchval("SELECT count(*) FROM t"))
+            await conn.execute("CREATE TABLE t (n int)")
+            for n in range(rows):
+                await conn.execute("INSERT INTO t VALUES ($1)", n)
+            return rows
+        finally:
+            await conn.close()
+
+    written = asyncio.run(write_then_read(50))
+    pg.kill()  # at once: the WAL writer gets no time to flush anything
+    pg.restart()
+    assert asyncio.run(write_then_read(None)) == written
 
 
 def test_stop_then_restart(pg: PostgresServer) -> None:
