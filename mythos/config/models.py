@@ -169,6 +169,17 @@ class NATSConfig(_Section):
     breaker_failure_threshold: int = Field(5, ge=1, validation_alias=_env("NATS_BREAKER_FAILURE_THRESHOLD"))
     breaker_timeout_seconds: float = Field(5.0, gt=0, validation_alias=_env("NATS_BREAKER_TIMEOUT"))
     breaker_success_threshold: int = Field(2, ge=1, validation_alias=_env("NATS_BREAKER_SUCCESS_THRESHOLD"))
+    # A cluster: NATS_URL lists its nodes, comma-separated. nats-py shuffles that list (spreading
+    # servers that share one list over the nodes) unless told to keep it, which a server that
+    # lists its nearest node first wants.
+    dont_randomize: bool = Field(False, validation_alias=_env("NATS_DONT_RANDOMIZE"))
+    # Copies of the chat stream the cluster keeps (1 for a single node; 3 survives one node lost).
+    stream_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("NATS_STREAM_REPLICAS"))
+
+    @property
+    def servers(self) -> list[str]:
+        """Every server of NATS_URL, in the order given."""
+        return [url.strip() for url in self.url.split(",")]
 
     @field_validator("url")
     @classmethod

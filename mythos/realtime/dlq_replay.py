@@ -18,7 +18,13 @@ from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.dlq_admin import split_subject
 from mythos.realtime.jetstream import JetStreamChat, StreamSpec
 
-__all__ = ["replay_with_own_connection"]
+__all__ = ["replay_with_own_connection", "stream_spec"]
+
+
+def stream_spec(config: AppConfig) -> StreamSpec:
+    """The servers' own stream settings: binding updates the stream to them, so a default
+    spec here would scale a replicated chat stream down to one copy."""
+    return StreamSpec.from_config(config.nats)
 
 
 async def replay_with_own_connection(
@@ -35,7 +41,8 @@ async def replay_with_own_connection(
         # nats-py can keep retrying the first connect; bound it so the CLI answers.
         nc = await asyncio.wait_for(
             nats.connect(
-                servers=[cfg.url],
+                servers=cfg.servers,
+                dont_randomize=cfg.dont_randomize,
                 name="mythos-dlq-replay",
                 connect_timeout=cfg.connect_timeout,
                 allow_reconnect=False,
@@ -48,7 +55,7 @@ async def replay_with_own_connection(
         raise ConnectionError(errors[-1] if errors else "connect timed out") from exc
     try:
         if cfg.use_jetstream:
-            stream = JetStreamChat("dlq-replay", StreamSpec())
+            stream = JetStreamChat("dlq-replay", stream_spec(config))
             await stream.bind(nc)
 
             async def publish(data: dict[str, object]) -> None:

@@ -52,6 +52,13 @@ class StreamSpec:
     fetch_batch: int = 64
     fetch_timeout_s: float = 0.5
     publish_timeout_s: float = 2.0
+    replicas: int = 1
+    """Copies a NATS cluster keeps of the stream (and, inherited, of each durable consumer)."""
+
+    @classmethod
+    def from_config(cls, nats_config: Any) -> StreamSpec:
+        """The stream as `config.nats` sets it (NATS_STREAM_REPLICAS)."""
+        return cls(replicas=int(nats_config.stream_replicas))
 
 
 def consumer_name(instance_id: str) -> str:
@@ -123,6 +130,7 @@ class JetStreamChat:
             retention=api.RetentionPolicy.LIMITS,
             max_age=self.spec.max_age_s,
             duplicate_window=self.spec.duplicate_window_s,
+            num_replicas=self.spec.replicas,
         )
         try:
             await js.stream_info(self.spec.name)

@@ -57,6 +57,13 @@ class LinkSettings:
     backoff_max: float = 5.0
     max_payload: int = 1_048_576
     name: str = "mythos"
+    dont_randomize: bool = False
+    """Dial the servers of ``url`` in the order given (nats-py shuffles them otherwise)."""
+
+    @property
+    def servers(self) -> list[str]:
+        """Every server of ``url`` (comma-separated for a cluster): nats-py wants a list."""
+        return [server.strip() for server in self.url.split(",")]
 
     @classmethod
     def from_config(cls, nats_config: Any, name: str = "mythos") -> LinkSettings:
@@ -71,6 +78,7 @@ class LinkSettings:
             watchdog_seconds=float(nats_config.reconnect_watchdog_seconds),
             max_payload=int(nats_config.max_payload),
             name=name,
+            dont_randomize=bool(nats_config.dont_randomize),
         )
 
     def backoff(self, attempt: int) -> float:
@@ -219,8 +227,9 @@ class NATSLink:
         # The whole connect, including nats-py's own retries, is bounded like a hung reconnect.
         nc = await asyncio.wait_for(
             self._connect(
-                s.url,
+                s.servers,
                 name=s.name,
+                dont_randomize=s.dont_randomize,
                 connect_timeout=s.connect_timeout,
                 reconnect_time_wait=s.reconnect_time_wait,
                 max_reconnect_attempts=s.max_reconnect_attempts,

@@ -191,7 +191,8 @@ class NATSService:
         try:
             nc = await asyncio.wait_for(
                 nats.connect(
-                    servers=[cfg.url],
+                    servers=cfg.servers,
+                    dont_randomize=cfg.dont_randomize,
                     name="mythos",
                     connect_timeout=cfg.connect_timeout,
                     reconnect_time_wait=cfg.reconnect_time_wait,

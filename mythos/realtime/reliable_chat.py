@@ -57,6 +57,7 @@ class ReliableChatParts:
             breaker_timeout_s=float(nats_config.breaker_timeout_seconds),
             breaker_success_threshold=int(nats_config.breaker_success_threshold),
             publish_deadline_s=float(nats_config.publish_deadline_seconds),
+            stream=StreamSpec.from_config(nats_config),
         )
 
 

@@ -89,6 +89,7 @@ def test_settings_from_config() -> None:
         max_outstanding_pings = 2
         reconnect_watchdog_seconds = 10.0
         max_payload = 1024
+        dont_randomize = False
 
     s = LinkSettings.from_config(NatsSettings(), name="mythos-1")
     assert (s.url, s.ping_interval, s.max_outstanding_pings, s.watchdog_seconds, s.name) == (
