@@ -1,7 +1,17 @@
 """Persistence: players (credentials, room position, flags), aliases, and the NPC database.
 
-SQLAlchemy 2 async; SQLite (aiosqlite) by default and PostgreSQL (asyncpg) by URL. Tables are
-created on start: the schema is small and additive, so migrations would cost more than they buy.
+SQLAlchemy 2 async; SQLite (aiosqlite) by default and PostgreSQL (asyncpg) by URL. The player
+database's schema is owned by Alembic (``mythos.migrations``): several servers share it, and a
+release that adds a column must be rolled out and back while they run (docs/deployment.md).
+``start()`` creates the schema in an empty database and refuses one that is behind
+(``SchemaNotCurrentError``: run ``mythos db upgrade``). The NPC database keeps ``create_all``:
+one table of reference data seeded from ``SEED_NPCS`` at every start, which players never write;
+it moves to Alembic the day that table changes shape.
+
+A database that cannot be reached (down, restarting, connection lost) surfaces as
+``DatabaseUnavailableError`` from every query, so callers answer "try again shortly" instead of
+failing with a driver's exception; nothing is cached in front of the database, so a refused
+write changed nothing.
 """
 
 from __future__ import annotations
@@ -12,12 +22,72 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, select, text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, insert, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["NPC", "SEED_NPCS", "Alias", "Base", "Database", "NPCBase", "Player"]
+from mythos.migrations.runner import SCRIPT_LOCATION, SchemaNotCurrentError, locked, prepare
+
+__all__ = [
+    "NPC",
+    "RETRY_AFTER_S",
+    "SEED_NPCS",
+    "Alias",
+    "Base",
+    "Database",
+    "DatabaseUnavailableError",
+    "NPCBase",
+    "Player",
+    "SchemaNotCurrentError",
+    "is_unavailable",
+]
+
+# What a refused caller is told to wait: a database restart takes a few seconds.
+RETRY_AFTER_S = 5
+# A dead host must not hold a command for asyncpg's default 60 s connect timeout.
+CONNECT_TIMEOUT_S = 5.0
+# Nor a stopped (SIGSTOP, partitioned) server hold it forever.
+COMMAND_TIMEOUT_S = 10.0
+# SQLSTATE classes that mean "the server is not there" rather than "your query is wrong":
+# 08 connection exception, 57P01-57P03 admin/crash shutdown and "the database system is starting up".
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database file", "disk I/O error")
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database cannot be reached now; the caller should try again in ``retry_after`` seconds."""
+
+    message = "The world's records are unreachable for a moment; try again in a few seconds."
+
+    def __init__(self, cause: BaseException | None = None, retry_after: int = RETRY_AFTER_S) -> None:
+        super().__init__(self.message if cause is None else f"{self.message} ({type(cause).__name__})")
+        self.retry_after = retry_after
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean the database is unreachable, not that the statement is wrong."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DatabaseUnavailableError | OSError | TimeoutError | PoolTimeoutError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        # SQLite says "busy" or "cannot open" with OperationalError, as it does for a syntax error.
+        if isinstance(current, OperationalError) and any(m in str(current) for m in _SQLITE_UNAVAILABLE):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        # asyncpg's "connection is closed" / "connection was closed in the middle of operation".
+        if type(current).__name__ in ("ConnectionDoesNotExistError", "InterfaceError") and "closed" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _now() -> datetime:
@@ -95,31 +165,46 @@ def _engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Several tasks share the file; wait for a lock instead of failing at once.
         return create_async_engine(url, connect_args={"timeout": 15})
-    return create_async_engine(url, pool_pre_ping=True)
+    # pre-ping: connections pooled before a database restart are found dead at checkout and replaced.
+    return create_async_engine(
+        url, pool_pre_ping=True,
+        connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
+    )
 
 
 class Database:
     """Owns both engines; started and stopped by the app's lifespan."""
 
-    def __init__(self, url: str, npc_url: str) -> None:
+    def __init__(self, url: str, npc_url: str, *, script_location: str = SCRIPT_LOCATION) -> None:
         self.url = url
         self.npc_url = npc_url
+        self.script_location = script_location
         self._engine: AsyncEngine | None = None
         self._npc_engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
         self._npc_sessions: async_sessionmaker[AsyncSession] | None = None
 
     async def start(self) -> None:
-        """Create engines and tables, and seed the NPCs once."""
+        """Create engines, bring an empty player database to head (or refuse an old one), seed NPCs.
+
+        Both schema steps hold the schema lock (``mythos.migrations.runner.locked``), so servers
+        starting together against one empty database neither race nor seed twice.
+        """
         self._engine = _engine(self.url)
         self._npc_engine = _engine(self.npc_url)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        async with self._npc_engine.begin() as conn:
-            await conn.run_sync(NPCBase.metadata.create_all)
+        try:
+            await prepare(self._engine, self.script_location)
+            async with locked(self._npc_engine) as conn:
+                await conn.run_sync(NPCBase.metadata.create_all)
+                existing = set((await conn.scalars(select(NPC.name))).all())
+                missing = [npc for npc in SEED_NPCS if npc["name"] not in existing]
+                if missing:
+                    await conn.execute(insert(NPC), missing)
+        except BaseException:
+            await self.stop()
+            raise
         self._sessions = async_sessionmaker(self._engine, expire_on_commit=False)
         self._npc_sessions = async_sessionmaker(self._npc_engine, expire_on_commit=False)
-        await self._seed_npcs()
 
     async def stop(self) -> None:
         for engine in (self._engine, self._npc_engine):
@@ -130,10 +215,16 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
+        """A short session; a lost or refused connection raises ``DatabaseUnavailableError``."""
         if self._sessions is None:
             raise RuntimeError("database is not started")
-        async with self._sessions() as session:
-            yield session
+        try:
+            async with self._sessions() as session:
+                yield session
+        except Exception as exc:
+            if is_unavailable(exc) and not isinstance(exc, DatabaseUnavailableError):
+                raise DatabaseUnavailableError(exc) from exc
+            raise
 
     async def ping(self) -> bool:
         """True when the player database answers a trivial query."""
@@ -146,19 +237,16 @@ class Database:
             return False
         return True
 
-    async def _seed_npcs(self) -> None:
-        if self._npc_sessions is None:
-            raise RuntimeError("database is not started")
-        async with self._npc_sessions() as session:
-            existing = set((await session.scalars(select(NPC.name))).all())
-            session.add_all(NPC(**npc) for npc in SEED_NPCS if npc["name"] not in existing)
-            await session.commit()
-
     async def all_npcs(self) -> Sequence[NPC]:
         if self._npc_sessions is None:
             raise RuntimeError("database is not started")
-        async with self._npc_sessions() as session:
-            return (await session.scalars(select(NPC).order_by(NPC.id))).all()
+        try:
+            async with self._npc_sessions() as session:
+                return (await session.scalars(select(NPC).order_by(NPC.id))).all()
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise DatabaseUnavailableError(exc) from exc
+            raise
 
     # Player queries used by auth and commands: each opens its own short session.
 

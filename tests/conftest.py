@@ -1,7 +1,15 @@
-"""Shared fixtures: a real nats-server per session, configs, and a started app."""
+"""Shared fixtures: a real nats-server and a real PostgreSQL per session, configs, and a started app.
+
+``db_url`` runs a test against both engines (ids ``sqlite`` and ``postgres``). PostgreSQL is
+started only when a ``postgres`` test runs; its tests share one database at head, emptied
+before each test (TRUNCATE costs ~10 ms, a fresh database 100-700 ms here). Tests of the
+migrations themselves take an empty database of their own from ``fresh_db_url``.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,11 +24,18 @@ if str(_ROOT) not in sys.path:
 
 from fastapi import FastAPI  # noqa: E402
 
+from harness.required_tools import require_postgres  # noqa: E402
+from harness.services.postgres import PostgresServer  # noqa: E402
 from mythos.app import create_app  # noqa: E402
 from mythos.config import AppConfig  # noqa: E402
+from mythos.db import Database  # noqa: E402
 from mythos.local_nats import LocalNatsServer  # noqa: E402
 from mythos.services import AppServices  # noqa: E402
-from tests.factories import make_config  # noqa: E402
+from tests.factories import make_config, sqlite_url  # noqa: E402
+
+DB_ENGINES = ["sqlite", "postgres"]
+SHARED_TEST_DB = "tests"
+_fresh_names = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +48,54 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNatsS
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A real PostgreSQL (initdb in a scratch directory) on a free loopback port, one per pytest process."""
+    with PostgresServer(tmp_path_factory.mktemp("postgres-logs"), bin_dir=require_postgres()) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_test_db(postgres_server: PostgresServer) -> str:
+    """The database the ``postgres`` tests share, brought to head (and NPCs seeded) once."""
+    url = postgres_server.create_database(SHARED_TEST_DB)
+
+    async def bring_to_head() -> None:
+        db = Database(url, url)
+        await db.start()
+        await db.stop()
+
+    asyncio.run(bring_to_head())
+    return url
+
+
+def _empty_tables(server: PostgresServer) -> None:
+    """Players and aliases of the previous test are gone; NPCs and the recorded revision stay.
+
+    Bounded: ``execute`` gives a statement 10 s, so a connection left holding a lock fails the test.
+    """
+    server.execute("TRUNCATE players, aliases RESTART IDENTITY CASCADE", dbname=SHARED_TEST_DB)
+
+
+@pytest.fixture(params=DB_ENGINES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The player database URL, once per engine: an SQLite file, or the emptied shared PostgreSQL database."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "mythos.db")
+    url: str = request.getfixturevalue("postgres_test_db")
+    _empty_tables(request.getfixturevalue("postgres_server"))
+    return url
+
+
+@pytest.fixture(params=DB_ENGINES)
+def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database of the test's own (no tables): for tests of the migrations and of first start."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "fresh.db")
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"fresh_{next(_fresh_names)}")
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ def make_config(tmp_path: Path, **overrides: dict[str, Any]) -> AppConfig:
             "data_dir": tmp_path / "data",
         },
         "database": {
-            "url": f"sqlite+aiosqlite:///{tmp_path / 'mythos.db'}",
-            "npc_url": f"sqlite+aiosqlite:///{tmp_path / 'npcs.db'}",
+            "url": sqlite_url(tmp_path / "mythos.db"),
+            "npc_url": sqlite_url(tmp_path / "npcs.db"),
         },
         "nats": {
             "enabled": False,
@@ -54,6 +54,20 @@ def make_config(tmp_path: Path, **overrides: dict[str, Any]) -> AppConfig:
         base.setdefault(section, {}).update(values)
     # env_file="" reads no env file, so a developer's .env.local never leaks into a test.
     return load_config(env_file="", **base)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def database_section(db_url: str, tmp_path: Path) -> dict[str, Any]:
+    """``make_config``'s ``database`` override for a player database URL from the ``db_url`` fixture.
+
+    On PostgreSQL the NPC table shares the player database (as a deployment may); on SQLite it
+    keeps its own file beside the test's other files.
+    """
+    npc_url = sqlite_url(tmp_path / "npcs.db") if db_url.startswith("sqlite") else db_url
+    return {"url": db_url, "npc_url": npc_url}
 
 
 def make_room(room_id: str = "hall", name: str | None = None, **exits: str) -> Room:

@@ -169,6 +169,10 @@ class PostgresServer:
         except Exception:  # any driver or socket error means "not serving"
             return False
 
+    def execute(self, sql: str, *, dbname: str = DB_NAME) -> Any:
+        """Run one statement as the superuser in ``dbname``; returns the first column of the first row."""
+        return _run_async(lambda: self._execute(sql, _checked_name(dbname)))
+
     def create_database(self, dbname: str, *, template: str | None = None) -> str:
         """CREATE DATABASE ``dbname`` (a copy of ``template`` when given); returns its URL."""
         name = _checked_name(dbname)
