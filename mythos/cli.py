@@ -1,4 +1,4 @@
-"""`mythos` command line: serve, init, config check, invite create, dlq."""
+"""`mythos` command line: serve, init, config check, db (migrations), invite create, dlq."""
 
 from __future__ import annotations
 
@@ -137,6 +137,71 @@ def config_check(env_file: Path | None) -> None:
         f"{cfg.server.host}:{cfg.server.port}, database {cfg.database.url.split('://', 1)[0]}, "
         f"NATS {'enabled at ' + redact_url(cfg.nats.url) if cfg.nats.enabled else 'disabled'}"
     )
+
+
+@main.group()
+def db() -> None:
+    """Migrate the player database (DATABASE_URL) with Alembic; see docs/deployment.md."""
+
+
+def _migrate(env_file: Path | None, step: str, revision: str | None = None) -> None:
+    """Run one migration step against DATABASE_URL and print where the schema was and is."""
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from mythos.migrations import runner
+
+    cfg = _load(env_file)
+    target = redact_url(cfg.database.url)
+
+    async def run() -> tuple[runner.SchemaState, runner.SchemaState]:
+        # Its own engine without the server's statement timeout: a migration may take a while.
+        engine = create_async_engine(cfg.database.url)
+        try:
+            if step == "current":
+                state = await runner.schema_state(engine)
+                return state, state
+            if step == "upgrade":
+                return await runner.upgrade(engine, revision or "head")
+            return await runner.downgrade(engine, revision or "")
+        finally:
+            await engine.dispose()
+
+    try:
+        before, after = asyncio.run(run())
+    except Exception as exc:  # driver errors, unknown revisions: one line, no traceback
+        raise click.ClickException(redact_text(f"{step} failed on {target}: {type(exc).__name__}: {exc}")) from exc
+    if step == "current":
+        click.echo(f"{target}: {after.describe()}")
+    else:
+        click.echo(f"{target}: {before.current or 'none'} -> {after.current or 'none'} ({after.describe()})")
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@env_file_option
+def db_upgrade(revision: str, env_file: Path | None) -> None:
+    """Upgrade to REVISION (default head). Tables made before migrations are recorded as the baseline first."""
+    _migrate(env_file, "upgrade", revision)
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Confirm a downgrade to base (it drops every player).")
+@env_file_option
+def db_downgrade(revision: str, yes: bool, env_file: Path | None) -> None:
+    """Downgrade to REVISION (``base`` drops the player tables: every player is lost)."""
+    if revision == "base" and not yes:
+        raise click.UsageError("downgrade base drops the players and aliases tables; add --yes to do it")
+    _migrate(env_file, "downgrade", revision)
+
+
+@db.command("current")
+@env_file_option
+def db_current(env_file: Path | None) -> None:
+    """Print the schema's revision and whether it is this release's head."""
+    _migrate(env_file, "current")
 
 
 @main.group()

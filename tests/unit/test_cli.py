@@ -132,3 +132,28 @@ def test_dlq_commands_write_audit_lines(
     ]
     assert all(line["player"].startswith("cli:") for line in lines)
     assert lines[3]["metadata"]["result"]["purged"] == 1
+
+
+def test_db_upgrade_current_and_downgrade(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_db_url: str) -> None:
+    """`mythos db` against DATABASE_URL on both engines: each step says where the schema was and is."""
+    _env(monkeypatch, tmp_path, "nats://127.0.0.1:4222")
+    monkeypatch.setenv("DATABASE_URL", fresh_db_url)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(main, ["db", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "empty (no tables); head is 0001" in run("current")
+    assert "none -> 0001 (0001 (head))" in run("upgrade")
+    assert "0001 (head)" in run("current")
+    assert "0001 -> 0001" in run("upgrade")  # at head already: nothing to do, no error
+    refused = runner.invoke(main, ["db", "downgrade", "base"])
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert "0001 (head)" in run("current")
+    unknown = runner.invoke(main, ["db", "downgrade", "nonsense"])
+    assert unknown.exit_code == 1 and "downgrade failed on" in unknown.output
+    assert "Traceback" not in unknown.output
+    assert "0001 -> none" in run("downgrade", "base", "--yes")
+    assert "empty" in run("current")
