@@ -3,10 +3,15 @@ build objects the same way."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import itertools
 import secrets
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from mythos.commands.context import Actor
 from mythos.config import AppConfig, load_config
@@ -68,6 +73,24 @@ def database_section(db_url: str, tmp_path: Path) -> dict[str, Any]:
     """
     npc_url = sqlite_url(tmp_path / "npcs.db") if db_url.startswith("sqlite") else db_url
     return {"url": db_url, "npc_url": npc_url}
+
+
+def write_behind(db_url: str, sql: str, rows: list[dict[str, Any]]) -> None:
+    """Run ``sql`` once per row straight in the database, behind a running server's back.
+
+    Its own engine on its own loop in a worker thread, so a sync helper works from async tests.
+    """
+
+    async def run() -> None:
+        engine = create_async_engine(db_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(sql), rows)
+        finally:
+            await engine.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 def make_room(room_id: str = "hall", name: str | None = None, **exits: str) -> Room:

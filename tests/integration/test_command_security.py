@@ -1,14 +1,14 @@
 """Command security end to end: a real server (uvicorn, SQLite, nats-server) and real WebSockets.
 
 Each attack gets the right error frame and the right line in the audit log (read from the file
-the server writes), and aliases survive reconnects and a server restart.
+the server writes), and aliases survive reconnects and a server restart. The tests that read or
+write aliases in the database run on SQLite and on PostgreSQL (``db_url``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,21 +16,22 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
 from mythos.commands.security_setup import audit_dir
 from mythos.local_nats import LocalNatsServer
-from tests.factories import ADMIN_PASSWORD, PASSWORD, make_config, unique_name
+from tests.factories import ADMIN_PASSWORD, PASSWORD, database_section, make_config, unique_name, write_behind
 from tests.integration.conftest import LiveServer
 from tests.integration.realtime_clients import RECV_TIMEOUT_S, WSPlayer, ws_player
 
 
-def _serve(tmp_path: Path, nats_server: LocalNatsServer, **security: Any) -> LiveServer:
+def _serve(tmp_path: Path, nats_server: LocalNatsServer, db_url: str | None = None, **security: Any) -> LiveServer:
+    database = database_section(db_url, tmp_path) if db_url else {}
     config = make_config(
         tmp_path,
         nats={"enabled": True, "url": nats_server.url},
         server={"heartbeat_interval": 5.0},
         security=security,
+        database=database,
     )
     return LiveServer(config).start()
 
@@ -39,6 +40,16 @@ def _serve(tmp_path: Path, nats_server: LocalNatsServer, **security: Any) -> Liv
 def server(tmp_path: Path, nats_server: LocalNatsServer) -> Iterator[LiveServer]:
     """Default security settings: 10 commands per second."""
     live = _serve(tmp_path, nats_server)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def db_server(tmp_path: Path, nats_server: LocalNatsServer, db_url: str) -> Iterator[LiveServer]:
+    """Default settings, once on SQLite and once on PostgreSQL."""
+    live = _serve(tmp_path, nats_server, db_url)
     try:
         yield live
     finally:
@@ -89,13 +100,11 @@ def audited(server: LiveServer, player: str, **expect: Any) -> list[dict[str, An
 
 def insert_aliases(server: LiveServer, player_id: int, aliases: dict[str, str]) -> None:
     """Write aliases straight into the database, behind the server's back."""
-    database = make_url(server.config.database.url).database
-    assert database is not None
-    with sqlite3.connect(database) as db:
-        db.executemany(
-            "INSERT INTO aliases (player_id, name, command) VALUES (?, ?, ?)",
-            [(player_id, name, command) for name, command in aliases.items()],
-        )
+    write_behind(
+        server.config.database.url,
+        "INSERT INTO aliases (player_id, name, command) VALUES (:player_id, :name, :command)",
+        [{"player_id": player_id, "name": name, "command": command} for name, command in aliases.items()],
+    )
 
 
 def _is_reply(msg: dict[str, Any]) -> bool:
@@ -147,7 +156,8 @@ async def test_an_alias_expansion_counts_every_command_and_runs_whole_or_not_at_
     assert audited(server, name, error_type="rate_limited", commands=4)
 
 
-async def test_an_alias_cycle_written_behind_the_commands_back_is_refused_at_use(server: LiveServer) -> None:
+async def test_an_alias_cycle_written_behind_the_commands_back_is_refused_at_use(db_server: LiveServer) -> None:
+    server = db_server
     name, token, player_id = _player(server)
     insert_aliases(server, player_id, {"a": "b", "b": "a"})
     async with ws_player(server.ws_url, token, "cycle-session") as p:
@@ -281,8 +291,10 @@ async def test_a_failed_login_is_audited(server: LiveServer) -> None:
     assert record["command"] == "login" and record["success"] is False and record["ip_address"] == "127.0.0.1"
 
 
-async def test_aliases_survive_reconnects_and_a_server_restart(tmp_path: Path, nats_server: LocalNatsServer) -> None:
-    server = _serve(tmp_path, nats_server)
+async def test_aliases_survive_reconnects_and_a_server_restart(
+    tmp_path: Path, nats_server: LocalNatsServer, db_url: str
+) -> None:
+    server = _serve(tmp_path, nats_server, db_url)
     try:
         name, token, _ = _player(server)
         async with ws_player(server.ws_url, token, "first") as p:

@@ -1,4 +1,8 @@
-"""The game over real HTTP, SSE and WebSocket against a real uvicorn and a real nats-server."""
+"""The game over real HTTP, SSE and WebSocket against a real uvicorn and a real nats-server.
+
+The tests that persist players (register, login, a move, the HTTP command path's player read)
+run on SQLite and on PostgreSQL (``db_url``); the transport tests run on SQLite only.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +21,28 @@ from websockets.exceptions import ConnectionClosed
 from mythos.commands.context import Actor
 from mythos.commands.security import SecurityVerdict
 from mythos.local_nats import LocalNatsServer
-from tests.factories import JWT_SECRET, PASSWORD, make_config, unique_name
+from tests.factories import JWT_SECRET, PASSWORD, database_section, make_config, unique_name
 from tests.integration.conftest import LiveServer
 from tests.integration.realtime_clients import sse, ws_player
 from tests.security_doubles import PermissiveSecurity
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def db_server(tmp_path: Path, nats_server: LocalNatsServer, db_url: str) -> Iterator[LiveServer]:
+    """The live server of ``live_server``, once per database engine."""
+    config = make_config(
+        tmp_path,
+        nats={"enabled": True, "url": nats_server.url},
+        server={"heartbeat_interval": 0.3},
+        database=database_section(db_url, tmp_path),
+    )
+    server = LiveServer(config).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _login(server: LiveServer, name: str | None = None) -> tuple[str, str, int]:
@@ -31,8 +51,8 @@ def _login(server: LiveServer, name: str | None = None) -> tuple[str, str, int]:
     return name, str(body["access_token"]), int(body["player_id"])  # type: ignore[call-overload]
 
 
-async def test_health_reports_database_and_nats(live_server: LiveServer) -> None:
-    async with httpx.AsyncClient(base_url=live_server.http_url) as c:
+async def test_health_reports_database_and_nats(db_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=db_server.http_url) as c:
         r = await c.get("/api/health")
     assert r.status_code == 200
     assert r.json()["status"] == "ok"
@@ -40,9 +60,9 @@ async def test_health_reports_database_and_nats(live_server: LiveServer) -> None
     assert r.json()["nats"] == "ok"
 
 
-async def test_register_login_and_play_over_websocket(live_server: LiveServer) -> None:
-    name, token, player_id = _login(live_server)
-    async with ws_player(live_server.ws_url, token, "s1") as p:
+async def test_register_login_and_play_over_websocket(db_server: LiveServer) -> None:
+    name, token, player_id = _login(db_server)
+    async with ws_player(db_server.ws_url, token, "s1") as p:
         state = await p.until_event("room_state")
         assert state["data"]["room"]["id"] == "arkham_square"
         assert name in state["data"]["occupants"]
@@ -208,9 +228,9 @@ async def test_wrong_credentials_get_the_same_401(live_server: LiveServer) -> No
     assert wrong_pw.json() == no_user.json()
 
 
-async def test_http_command_endpoint_uses_the_pipeline(live_server: LiveServer) -> None:
-    _, token, _ = _login(live_server)
-    async with httpx.AsyncClient(base_url=live_server.http_url) as c:
+async def test_http_command_endpoint_uses_the_pipeline(db_server: LiveServer) -> None:
+    _, token, _ = _login(db_server)
+    async with httpx.AsyncClient(base_url=db_server.http_url) as c:
         r = await c.post(
             "/api/commands", json={"command": "look"}, headers={"Authorization": f"Bearer {token}"}
         )
