@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from mythos.auth import MAX_CONCURRENT_HASHES, AuthService, InviteStore, TokenService
+from mythos.commands.aliases import AliasStorage
 from mythos.commands.audit import AuditLogger
 from mythos.commands.context import GameServices
 from mythos.commands.security import CommandSecurity
@@ -18,16 +19,39 @@ from mythos.db import Database
 from mythos.login_throttle import HashGate, LoginThrottle
 from mythos.observability.logging import get_logger
 from mythos.observability.metrics import MetricsCollector
+from mythos.realtime.alias_invalidation import AliasInvalidation
 from mythos.realtime.broadcast import Broadcaster
+from mythos.realtime.cluster_link import ClusterLink
 from mythos.realtime.connections import ConnectionManager
 from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.dlq_admin import dlq_dir
 from mythos.realtime.nats_service import NATSService
+from mythos.realtime.presence import Presence
+from mythos.realtime.session_registry import SessionRegistry
 from mythos.world import World, load_world
 
-__all__ = ["AppServices", "build_services"]
+__all__ = ["AppServices", "ClusterServices", "build_services"]
 
 log = get_logger(__name__)
+
+
+@dataclass
+class ClusterServices:
+    """Several servers as one world (CLUSTER_SESSIONS): the parts that ride the NATS link."""
+
+    registry: SessionRegistry
+    presence: Presence
+    aliases: AliasInvalidation
+
+    async def start(self) -> None:
+        await self.registry.start()
+        await self.presence.start()
+        await self.aliases.start()
+
+    async def stop(self) -> None:
+        await self.aliases.stop()
+        await self.presence.stop()
+        await self.registry.stop()
 
 
 @dataclass
@@ -47,7 +71,14 @@ class AppServices:
     metrics: MetricsCollector = field(default_factory=MetricsCollector)
     # The security audit log (failed logins are written here too); None only in hand-built services.
     audit: AuditLogger | None = None
+    # None on a single server (CLUSTER_SESSIONS false): sessions, aliases and `who` stay local.
+    cluster: ClusterServices | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def sessions(self) -> SessionRegistry | None:
+        """The cluster-wide session registry, or None on a single server."""
+        return self.cluster.registry if self.cluster is not None else None
 
     async def start(self) -> None:
         await self.db.start()
@@ -57,6 +88,8 @@ class AppServices:
             npcs.setdefault(npc.room_id, []).append(npc.name)
         self.broadcaster.npcs_by_room = npcs
         await self.nats.start()
+        if self.cluster is not None:
+            await self.cluster.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
         log.info("services_started", rooms=len(self.world), nats=self.nats.state)
 
@@ -68,6 +101,8 @@ class AppServices:
                 await task
         self._tasks.clear()
         self.connections.close_all("shutdown")
+        if self.cluster is not None:
+            await self.cluster.stop()  # while NATS is still up: presence deletes its key
         await self.nats.stop()
         await self.db.stop()
         if self.audit is not None:
@@ -88,12 +123,14 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     db = Database(config.database.url, config.database.npc_url)
     connections = ConnectionManager(buffer_size=config.server.event_buffer_size)
     metrics = MetricsCollector()
+    # Unique per process on a host and stable across its restarts: names its durable consumer,
+    # and the server in the session registry and presence.
+    instance_id = config.server.instance_id or f"{socket.gethostname()}-{config.server.port}"
     nats = NATSService(
         config.nats,
         dlq=DeadLetterQueue(dlq_dir(config)) if config.nats.enabled else None,
         metrics=metrics,
-        # Unique per process on a host and stable across its restarts: names its durable consumer.
-        instance_id=config.server.instance_id or f"{socket.gethostname()}-{config.server.port}",
+        instance_id=instance_id,
     )
     broadcaster = Broadcaster(connections, nats, world)
     nats.handler = broadcaster.deliver
@@ -117,6 +154,40 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     )
     connections.on_offline = kit.player_offline
     game = GameServices(world, db, connections, broadcaster, kit.security, kit.alias_commands)
+    cluster = None
+    if config.cluster.sessions:
+        cluster = _build_cluster(config, instance_id, nats, connections, metrics, kit.aliases)
+        kit.alias_commands.on_change = cluster.aliases.publish
     return AppServices(
-        config, world, db, connections, nats, broadcaster, auth, kit.security, game, metrics, audit=kit.audit
+        config,
+        world,
+        db,
+        connections,
+        nats,
+        broadcaster,
+        auth,
+        kit.security,
+        game,
+        metrics,
+        audit=kit.audit,
+        cluster=cluster,
     )
+
+
+def _build_cluster(
+    config: AppConfig,
+    instance_id: str,
+    nats: NATSService,
+    connections: ConnectionManager,
+    metrics: MetricsCollector,
+    alias_cache: AliasStorage,
+) -> ClusterServices:
+    """The registry, presence and alias invalidation on the chat link (config demands JetStream)."""
+    if nats.reliable is None:
+        raise ValueError("CLUSTER_SESSIONS needs the JetStream NATS link")
+    link = ClusterLink(nats.reliable.link)
+    registry = SessionRegistry(instance_id, link, connections, metrics, config.cluster)
+    presence = Presence(instance_id, link, connections, metrics, config.cluster, owner_of=registry.owner_of)
+    connections.session_holder = registry.holds
+    connections.remote_roster = presence.remote_players
+    return ClusterServices(registry, presence, AliasInvalidation(instance_id, link, alias_cache, metrics))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, status
@@ -9,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from mythos.api.deps import ServicesDep
 from mythos.auth import AuthError
-from mythos.realtime.session import open_connection, parse_last_event_id
+from mythos.realtime.session import SessionRegistryUnavailable, open_connection, parse_last_event_id
 from mythos.realtime.sse import SSE_HEADERS, sse_stream
 
 __all__ = ["router"]
@@ -31,7 +32,14 @@ async def events(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "Not authenticated") from exc
     # The header wins: EventSource sets it itself on an automatic reconnect.
     resume_from = parse_last_event_id(last_event_id_header, last_event_id)
-    conn = open_connection(services, player, session_id, "sse", resume_from)
+    try:
+        conn = await open_connection(services, player, session_id, "sse", resume_from)
+    except SessionRegistryUnavailable as refused:
+        # Several servers: a new session nobody can check is refused (docs/adr/ADR-006).
+        retry_after = str(max(1, math.ceil(refused.retry_after)))
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, refused.message, headers={"Retry-After": retry_after}
+        ) from refused
     return StreamingResponse(
         sse_stream(services.connections, conn), media_type="text/event-stream", headers=SSE_HEADERS
     )

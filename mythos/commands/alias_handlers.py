@@ -25,7 +25,7 @@ async def alias(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
     commands = _commands(ctx)
     if commands is None:
         return CommandResult.fail(UNAVAILABLE, "unknown_command")
-    reply = await commands.define(ctx.actor.name, cmd.rest)
+    reply = await commands.define(ctx.actor.name, cmd.rest, player_id=ctx.actor.id)
     refusal = reply.refusal
     if refusal is None:
         return CommandResult(reply.text)
@@ -45,7 +45,7 @@ async def unalias(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
     commands = _commands(ctx)
     if commands is None:
         return CommandResult.fail(UNAVAILABLE, "unknown_command")
-    return CommandResult(await commands.unalias(ctx.actor.name, cmd.rest))
+    return CommandResult(await commands.unalias(ctx.actor.name, cmd.rest, player_id=ctx.actor.id))
 
 
 ALIAS_COMMANDS: dict[str, Handler] = {"alias": alias, "aliases": aliases, "unalias": unalias}

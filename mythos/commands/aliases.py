@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,12 +19,14 @@ import networkx as nx
 
 from mythos.commands.alias_graph import PLACEHOLDER, AliasGraph, AliasLimits, Problem, Segment, parse_body
 from mythos.commands.validator import CommandValidator
+from mythos.observability.logging import get_logger
 
 __all__ = [
     "ALIAS_VERBS",
     "MAX_ALIASES",
     "MAX_BODY_LENGTH",
     "RESERVED_NAMES",
+    "AliasChanged",
     "AliasCommands",
     "AliasError",
     "AliasPersistence",
@@ -39,7 +41,10 @@ __all__ = [
     "validate_definition",
 ]
 
+log = get_logger(__name__)
+
 MAX_ALIASES = 50
+LOAD_ATTEMPTS = 3
 MAX_BODY_LENGTH = 500
 RESERVED_NAMES = frozenset({"alias", "aliases", "unalias", "help"})
 ALIAS_VERBS = frozenset({"alias", "aliases", "unalias"})
@@ -72,6 +77,10 @@ class AliasReply:
     text: str
     refusal: AliasError | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+AliasChanged = Callable[[int, str], Awaitable[None]]
+"""Told (player_id, player_name) after a definition or removal was committed to persistence."""
 
 
 class ExpansionLimitError(RuntimeError):
@@ -117,10 +126,20 @@ class AliasStorage:
         self._write_lock = asyncio.Lock()
 
     async def load(self, player_name: str) -> None:
-        """Read a player's aliases from persistence (on login)."""
-        rows = await self.persistence.load_aliases(player_name)
-        self._aliases[player_name] = {n.lower(): PlayerAlias(n.lower(), c) for n, c in rows}
-        self._bump(player_name)
+        """Read a player's aliases from persistence (on login).
+
+        A read that another server's change invalidated while it was in flight (`unload` moved
+        the version on) may predate that change, so it is read again rather than kept; after
+        LOAD_ATTEMPTS such reads the player stays unloaded and the next command tries again.
+        """
+        for _ in range(LOAD_ATTEMPTS):
+            before = self._versions.get(player_name, 0)
+            rows = await self.persistence.load_aliases(player_name)
+            if self._versions.get(player_name, 0) == before:
+                self._aliases[player_name] = {n.lower(): PlayerAlias(n.lower(), c) for n, c in rows}
+                self._bump(player_name)
+                return
+        log.warning("alias_load_invalidated_repeatedly", player=player_name, attempts=LOAD_ATTEMPTS)
 
     async def ensure_loaded(self, player_name: str) -> None:
         """Load a player's aliases unless they are in memory already (first command after login)."""
@@ -135,9 +154,15 @@ class AliasStorage:
         return player_name in self._aliases
 
     def unload(self, player_name: str) -> None:
-        """Forget a player's aliases in memory (on logout); persistence keeps them."""
+        """Forget a player's aliases in memory (on logout, or when another server changed them);
+        persistence keeps them and the next command reads them again."""
         self._aliases.pop(player_name, None)
         self._bump(player_name)
+
+    def unload_all(self) -> None:
+        """Forget every player's aliases (after changes from other servers may have been missed)."""
+        for player_name in list(self._aliases):
+            self.unload(player_name)
 
     def get_all_aliases(self, player_name: str) -> list[PlayerAlias]:
         return list(self._aliases.get(player_name, {}).values())
@@ -290,12 +315,23 @@ class AliasCommands:
     def __init__(self, storage: AliasStorage, limits: AliasLimits | None = None) -> None:
         self.storage = storage
         self.limits = limits or AliasLimits()
+        # Several servers as one world: tells the others to drop their copy (alias_invalidation).
+        self.on_change: AliasChanged | None = None
 
     async def alias(self, player_name: str, args: str) -> str:
         """``alias <name> <body>`` defines or replaces; ``alias <name>`` shows one."""
         return (await self.define(player_name, args)).text
 
-    async def define(self, player_name: str, args: str) -> AliasReply:
+    async def _changed(self, player_id: int | None, player_name: str) -> None:
+        """After the commit: a failure to tell the other servers must not undo the change."""
+        if self.on_change is None or player_id is None:
+            return
+        try:
+            await self.on_change(player_id, player_name)
+        except Exception as exc:
+            log.warning("alias_change_not_announced", player=player_name, error=repr(exc))
+
+    async def define(self, player_name: str, args: str, *, player_id: int | None = None) -> AliasReply:
         """``alias`` with the refusal kept, so the command can answer it as a security refusal."""
         name, body = split_head(args)
         if not name:
@@ -312,6 +348,7 @@ class AliasCommands:
                 return AliasReply(str(refused), refused, refused.details)
             replaced = self.storage.get_alias(player_name, alias.name) is not None
             await self.storage.set_alias(player_name, alias.name, alias.command)
+        await self._changed(player_id, player_name)
         return AliasReply(f"Alias '{alias.name}' {'replaced' if replaced else 'defined'}: {alias.command}")
 
     async def aliases(self, player_name: str, args: str = "") -> str:
@@ -323,10 +360,12 @@ class AliasCommands:
         lines.extend(f"  {a.name} = {a.command}" for a in found)
         return "\n".join(lines)
 
-    async def unalias(self, player_name: str, args: str) -> str:
+    async def unalias(self, player_name: str, args: str, *, player_id: int | None = None) -> str:
         name, _ = split_head(args)
         if not name:
             return "Usage: unalias <name>"
         async with self.storage.write_lock:
             removed = await self.storage.remove_alias(player_name, name)
+        if removed:
+            await self._changed(player_id, player_name)
         return f"Alias '{name.lower()}' removed." if removed else f"You have no alias '{name.lower()}'."

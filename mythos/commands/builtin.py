@@ -8,13 +8,21 @@ from mythos.commands.parser import ParsedCommand, normalize_direction
 from mythos.realtime.chat import ChatMessage
 from mythos.world.movement import relocate
 
-__all__ = ["BUILTIN_COMMANDS", "CHAT_QUEUED", "CHAT_UNAVAILABLE", "MAX_CHAT_LENGTH", "Handler"]
+__all__ = [
+    "BUILTIN_COMMANDS",
+    "CHAT_QUEUED",
+    "CHAT_UNAVAILABLE",
+    "MAX_CHAT_LENGTH",
+    "SESSION_ELSEWHERE",
+    "Handler",
+]
 
 MAX_CHAT_LENGTH = 500
 CHAT_UNAVAILABLE = (
     "Chat is unavailable right now and your message was not kept: please send it again later. "
     "Movement, look and other commands still work."
 )
+SESSION_ELSEWHERE = "Your session is open on another server of this world: move from there (reconnect to play here)."
 CHAT_QUEUED = (
     "Your message could not be delivered: the message service is unavailable. "
     "It is queued and will be resent when the service recovers. "
@@ -49,6 +57,9 @@ async def go(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
     target = world.exit_from(here.id, direction)
     if target is None:
         return CommandResult.fail(f"You cannot go {direction} from here.", "no_exit")
+    if not ctx.services.connections.holds_session(ctx.actor.id):
+        # Several servers: only the one holding the player's session writes their room.
+        return CommandResult.fail(SESSION_ELSEWHERE, "session_elsewhere")
     await relocate(ctx.services, ctx.actor.id, ctx.actor.name, here.id, target, direction=direction)
     return CommandResult(f"You go {direction} to {target.name}.", data={"room_id": target.id})
 
@@ -125,8 +136,10 @@ async def whisper(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
 
 
 async def who(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
+    """Everyone online in the world: this server's players and, with several servers, the
+    players every other live server reports."""
     world = ctx.services.world
-    online = sorted(ctx.services.connections.online_players(), key=lambda c: c.name.lower())
+    online = ctx.services.connections.roster()
     lines = [f"{len(online)} investigator(s) online:"]
     lines += [f"  {c.name} - {world.room_or_start(c.room_id).name}" for c in online]
     return CommandResult("\n".join(lines), data={"players": [c.name for c in online]})

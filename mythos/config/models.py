@@ -31,6 +31,7 @@ from mythos.observability.redact import redact_text, redact_url
 
 __all__ = [
     "AppConfig",
+    "ClusterConfig",
     "DatabaseConfig",
     "LogFormat",
     "LoggingConfig",
@@ -209,6 +210,38 @@ class NATSConfig(_Section):
         return self
 
 
+class ClusterConfig(_Section):
+    """Several servers as one world (docs/adr/ADR-006-cluster-sessions.md).
+
+    Off by default: one server keeps its sessions, aliases and `who` in memory as before. On, a
+    player holds one session across every server (a NATS KV registry), alias caches are dropped
+    on every server when one changes them, and `who` merges every live server's players.
+    """
+
+    sessions: bool = Field(False, validation_alias=_env("CLUSTER_SESSIONS"))
+    # A KV put that takes longer than this refuses the new session (it could not be checked).
+    registry_timeout_seconds: float = Field(1.0, gt=0, le=30, validation_alias=_env("CLUSTER_REGISTRY_TIMEOUT_SECONDS"))
+    # What a refused login is told to wait (Retry-After), while the registry cannot be reached.
+    retry_after_seconds: float = Field(2.0, gt=0, le=300, validation_alias=_env("CLUSTER_RETRY_AFTER_SECONDS"))
+    presence_refresh_seconds: float = Field(
+        2.0, gt=0, le=300, validation_alias=_env("CLUSTER_PRESENCE_REFRESH_SECONDS")
+    )
+    # A server's players leave `who` this long after its last refresh (it died or lost NATS).
+    presence_ttl_seconds: float = Field(6.0, gt=0, le=3600, validation_alias=_env("CLUSTER_PRESENCE_TTL_SECONDS"))
+    # Replicas of the two KV buckets: 3 on a 3-node NATS cluster, 1 on a single node.
+    kv_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("CLUSTER_KV_REPLICAS"))
+
+    @model_validator(mode="after")
+    def _ttl_covers_refreshes(self) -> Self:
+        # A TTL shorter than two refreshes would drop a live server's players between refreshes.
+        if self.presence_ttl_seconds < 2 * self.presence_refresh_seconds:
+            raise PydanticCustomError(
+                "presence_ttl",
+                "CLUSTER_PRESENCE_TTL_SECONDS must be at least twice CLUSTER_PRESENCE_REFRESH_SECONDS",
+            )
+        return self
+
+
 class SecurityConfig(_Section):
     """Secrets and command-security limits. Secrets are required and have no defaults."""
 
@@ -330,6 +363,8 @@ class AppConfig(BaseModel):
     nats: NATSConfig
     security: SecurityConfig
     logging: LoggingConfig
+    # Defaulted so code that builds AppConfig from the five original sections keeps working.
+    cluster: ClusterConfig = Field(default_factory=lambda: ClusterConfig())
 
     SECTIONS: ClassVar[dict[str, type[_Section]]] = {
         "server": ServerConfig,
@@ -337,6 +372,7 @@ class AppConfig(BaseModel):
         "nats": NATSConfig,
         "security": SecurityConfig,
         "logging": LoggingConfig,
+        "cluster": ClusterConfig,
     }
 
     @classmethod
@@ -366,6 +402,17 @@ class AppConfig(BaseModel):
             if not errors:
                 return cls(**sections)
         raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @model_validator(mode="after")
+    def _cluster_needs_jetstream(self) -> Self:
+        # The session registry and presence are JetStream KV buckets on the chat link.
+        if self.cluster.sessions and not (self.nats.enabled and self.nats.use_jetstream):
+            raise PydanticCustomError(
+                "cluster_needs_jetstream",
+                "CLUSTER_SESSIONS=true needs NATS_ENABLED=true and NATS_USE_JETSTREAM=true "
+                "(the session registry is a JetStream KV bucket)",
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_rules(self) -> Self:

@@ -18,7 +18,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["BREAKER_STATES", "CONNECTION_STATES", "PROMETHEUS_CONTENT_TYPE", "MetricsCollector"]
+__all__ = ["BREAKER_STATES", "CLUSTER_KEYS", "CONNECTION_STATES", "PROMETHEUS_CONTENT_TYPE", "MetricsCollector"]
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BREAKER_STATES: tuple[str, ...] = ("closed", "open", "half_open")
@@ -28,6 +28,15 @@ CONNECTION_STATES: tuple[str, ...] = (
     "connected",
     "reconnecting",
     "circuit_open",
+)
+CLUSTER_KEYS: tuple[str, ...] = (
+    "registry_available",
+    "cross_server_evictions",
+    "registry_unavailable_refusals",
+    "session_claims",
+    "alias_invalidations_sent",
+    "alias_invalidations_received",
+    "presence_servers",
 )
 # Chat over loopback acks in well under a millisecond; the upper buckets catch publishes that retried.
 LATENCY_BUCKETS: tuple[float, ...] = (
@@ -137,6 +146,33 @@ class MetricsCollector:
         )  # fmt: skip
         self._set_one_hot(self._p_breaker, BREAKER_STATES, self._breaker_state)
         self._set_one_hot(self._p_connection, CONNECTION_STATES, self._connection_state)
+        # Several servers as one world (CLUSTER_SESSIONS): the session registry, presence and
+        # alias invalidation. Exported beside the spec's keys, never inside them.
+        self._cluster: dict[str, float] = dict.fromkeys(CLUSTER_KEYS, 0)
+        self._p_registry_available = Gauge(
+            "cluster_session_registry_available",
+            "1 while the session registry can admit new sessions (NATS up, watch in sync)",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._p_cluster_evictions = PromCounter(
+            "cluster_cross_server_evictions", "Local sessions evicted because another server took the player",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._p_registry_refusals = PromCounter(
+            "cluster_registry_unavailable_refusals",
+            "New sessions refused because the session registry could not be reached",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._p_registry_claims = PromCounter(
+            "cluster_session_claims", "Sessions written to the registry", namespace=ns, registry=reg
+        )
+        self._p_alias_invalidations = PromCounter(
+            "cluster_alias_invalidations", "Alias cache invalidations", ["direction"], namespace=ns, registry=reg
+        )
+        self._p_presence_servers = Gauge(
+            "cluster_presence_servers", "Servers whose presence is live, this one included",
+            namespace=ns, registry=reg,
+        )  # fmt: skip
 
     @staticmethod
     def _set_one_hot(gauge: Gauge, states: tuple[str, ...], current: str) -> None:
@@ -187,6 +223,45 @@ class MetricsCollector:
             self._publish_count += 1
             self._publish_sum += seconds
         self._p_latency.observe(seconds)
+
+    # -- cluster (several servers as one world) ---------------------------------------------------
+
+    def set_registry_available(self, available: bool) -> None:
+        with self._lock:
+            self._cluster["registry_available"] = 1 if available else 0
+        self._p_registry_available.set(1 if available else 0)
+
+    def record_cross_server_eviction(self) -> None:
+        with self._lock:
+            self._cluster["cross_server_evictions"] += 1
+        self._p_cluster_evictions.inc()
+
+    def record_registry_refusal(self) -> None:
+        with self._lock:
+            self._cluster["registry_unavailable_refusals"] += 1
+        self._p_registry_refusals.inc()
+
+    def record_session_claim(self) -> None:
+        with self._lock:
+            self._cluster["session_claims"] += 1
+        self._p_registry_claims.inc()
+
+    def record_alias_invalidation(self, direction: str) -> None:
+        """`direction` is "sent" or "received"."""
+        key = f"alias_invalidations_{direction}"
+        with self._lock:
+            self._cluster[key] = self._cluster.get(key, 0) + 1
+        self._p_alias_invalidations.labels(direction=direction).inc()
+
+    def set_presence_servers(self, count: int) -> None:
+        with self._lock:
+            self._cluster["presence_servers"] = count
+        self._p_presence_servers.set(count)
+
+    def get_cluster_metrics(self) -> dict[str, float]:
+        """The cluster figures as JSON (kept out of `get_metrics`, whose shape is the spec's)."""
+        with self._lock:
+            return dict(self._cluster)
 
     def get_metrics(self) -> dict[str, Any]:
         """The JSON shape served at GET /api/metrics (docs/metrics.md)."""

@@ -18,7 +18,7 @@ from typing import Any
 from mythos.observability.logging import get_logger
 from mythos.realtime.events import EventEnvelope, EventType
 
-__all__ = ["Connection", "ConnectionManager", "PlayerChannel"]
+__all__ = ["Connection", "ConnectionManager", "PlayerChannel", "RosterEntry"]
 
 log = get_logger(__name__)
 
@@ -27,6 +27,16 @@ _connection_ids = itertools.count(1)
 # How long a player whose last connection dropped still counts as in their room, so room events
 # keep landing in their replay buffer and a quick reconnect with Last-Event-ID misses nothing.
 PRESENCE_GRACE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    """One player in `who`: online here, or on another server of the world."""
+
+    player_id: int
+    name: str
+    room_id: str
+    server: str | None = None  # None: this server
 
 
 @dataclass(eq=False)
@@ -93,6 +103,11 @@ class ConnectionManager:
         self._players: dict[int, PlayerChannel] = {}
         # Called with (player_id, name) when a player's last connection closes.
         self.on_offline: Callable[[int, str], None] | None = None
+        # Several servers as one world (CLUSTER_SESSIONS); both None on a single server.
+        # session_holder(player_id): does this server hold the player's session (the one
+        # writer of their room)? remote_roster(): the players online on the other servers.
+        self.session_holder: Callable[[int], bool] | None = None
+        self.remote_roster: Callable[[], list[RosterEntry]] | None = None
 
     # Sessions and connections
 
@@ -132,7 +147,9 @@ class ConnectionManager:
                 self._went_offline(channel)
             log.info("connection_closed", player_id=conn.player_id, transport=conn.transport)
 
-    def _evict(self, channel: PlayerChannel, new_session_id: str) -> None:
+    def _evict(self, channel: PlayerChannel, new_session_id: str | None) -> int:
+        """Evict every connection not of `new_session_id` (None: every connection)."""
+        evicted_count = 0
         for conn in list(channel.connections):
             if conn.session_id == new_session_id:
                 continue
@@ -146,7 +163,25 @@ class ConnectionManager:
                 conn.queue.put_nowait(evicted)
             conn.close("evicted")
             channel.connections.remove(conn)
+            evicted_count += 1
             log.info("session_evicted", player_id=channel.player_id, old_session=conn.session_id)
+        return evicted_count
+
+    def evict(self, player_id: int, keep_session: str | None) -> int:
+        """Evict the player's connections here except those of `keep_session` (None: all of them),
+        as a new login does; returns how many were evicted.
+
+        The session registry calls this when the player's session now lives elsewhere: the player
+        is no longer in their room on this server (no reconnect grace), so this server stops
+        buffering their room's events and counting them among the room's occupants.
+        """
+        channel = self._players.get(player_id)
+        if channel is None:
+            return 0
+        count = self._evict(channel, keep_session)
+        if count and not channel.connections:
+            self._went_offline(channel, grace=False)
+        return count
 
     def _channel(self, player_id: int, name: str, room_id: str) -> PlayerChannel:
         channel = self._players.get(player_id)
@@ -156,6 +191,20 @@ class ConnectionManager:
         return channel
 
     # Presence
+
+    def holds_session(self, player_id: int) -> bool:
+        """May this server write the player's room? Always on a single server; in a cluster, only
+        on the server holding the player's session (one writer of a room position)."""
+        return self.session_holder is None or self.session_holder(player_id)
+
+    def roster(self) -> list[RosterEntry]:
+        """Who is online in the whole world, by name: this server's players, then those the
+        other servers report (a player online here is listed once, from here)."""
+        local = [RosterEntry(c.player_id, c.name, c.room_id) for c in self.online_players()]
+        seen = {e.player_id for e in local}
+        remote = self.remote_roster() if self.remote_roster is not None else []
+        merged = local + [e for e in remote if e.player_id not in seen]
+        return sorted(merged, key=lambda e: e.name.lower())
 
     def has_live_session(self, player_id: int, session_id: str | None) -> bool:
         """True when `session_id` already has an open connection for this player."""
@@ -258,8 +307,8 @@ class ConnectionManager:
                 if not channel.connections:
                     self._went_offline(channel)
 
-    def _went_offline(self, channel: PlayerChannel) -> None:
-        channel.disconnected_at = time.monotonic()
+    def _went_offline(self, channel: PlayerChannel, grace: bool = True) -> None:
+        channel.disconnected_at = time.monotonic() if grace else None
         if self.on_offline is not None:
             try:
                 self.on_offline(channel.player_id, channel.name)

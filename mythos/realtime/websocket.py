@@ -27,10 +27,17 @@ from mythos.commands.pipeline import process_command_unified
 from mythos.observability.logging import get_logger
 from mythos.realtime.connections import Connection
 from mythos.realtime.events import EventType, error_message, utc_now_iso
-from mythos.realtime.session import open_connection
+from mythos.realtime.session import SessionRegistryUnavailable, open_connection
 from mythos.services import AppServices
 
-__all__ = ["CLOSE_EVICTED", "CLOSE_POLICY_VIOLATION", "CLOSE_UNAUTHORIZED", "FrameBudget", "serve_websocket"]
+__all__ = [
+    "CLOSE_EVICTED",
+    "CLOSE_POLICY_VIOLATION",
+    "CLOSE_TRY_AGAIN_LATER",
+    "CLOSE_UNAUTHORIZED",
+    "FrameBudget",
+    "serve_websocket",
+]
 
 log = get_logger(__name__)
 
@@ -38,6 +45,7 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_EVICTED = 4409
 CLOSE_OVERFLOW = 4408
 CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: a message that violates the endpoint's policy
+CLOSE_TRY_AGAIN_LATER = 1013  # IANA registry: a temporary condition, e.g. the session registry is unreachable
 MAX_FRAME_CHARS = 16_384
 REASON_INVALID_FRAMES = "policy violation: too many invalid frames"
 REASON_PINGS = "policy violation: too many pings"
@@ -115,7 +123,13 @@ async def serve_websocket(
         # Accept first, then close: a close code is only visible after the handshake.
         await ws.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
-    conn = open_connection(services, player, session_id, "ws", last_event_id)
+    try:
+        conn = await open_connection(services, player, session_id, "ws", last_event_id)
+    except SessionRegistryUnavailable as refused:
+        # Several servers: a new session nobody can check is refused (docs/adr/ADR-006).
+        await ws.send_text(json.dumps(error_message("unavailable", refused.message, refused.retry_after)))
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason=f"try again later: {refused.reason}"[:120])
+        return
     sender = _Sender(ws)
     # The name never changes: the rate check runs on it before the player is read again.
     actor = Actor.from_player(player)
