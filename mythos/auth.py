@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from mythos.db import Database, Player
+from mythos.db import Database, DatabaseUnavailableError, Player
 from mythos.login_throttle import HashGate, HashLane, HashQueueFull, LoginThrottle, LoginThrottled
 from mythos.observability.logging import get_logger
 
@@ -288,6 +288,10 @@ class AuthService:
             player = await self.db.create_player(username, password_hash, self.start_room_id)
         except IntegrityError as exc:
             raise RegistrationError("That name is already taken.", 409) from exc
+        except DatabaseUnavailableError:
+            # No player was written: the code is still unused, so the player can retry with it.
+            await asyncio.to_thread(self.invites.restore, invite_code)
+            raise
         log.info("player_registered", player_id=player.id, username=username)
         return player
 

@@ -18,6 +18,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api", tags=["commands"])
 
+# A refusal's HTTP status by error_type; any other refusal is 400.
+_REFUSAL_STATUS = {"rate_limited": 429, "forbidden": 403, "database_unavailable": 503}
+
 
 class CommandRequest(BaseModel):
     command: str = Field(max_length=16_384)
@@ -39,11 +42,12 @@ async def run_command(
         session_id=body.session_id,
     )
     if result.refused:
-        rate_limited = result.error_type == "rate_limited"
-        headers = {"Retry-After": str(max(1, round(result.retry_after or 1)))} if rate_limited else None
+        status_code = _REFUSAL_STATUS.get(result.error_type or "", 400)
+        retry = status_code in (429, 503)
+        headers = {"Retry-After": str(max(1, round(result.retry_after or 1)))} if retry else None
         return JSONResponse(
             error_message(result.error_type or "invalid_command", result.text, result.retry_after),
-            status_code=429 if rate_limited else 403 if result.error_type == "forbidden" else 400,
+            status_code=status_code,
             headers=headers,
         )
     return {"event_type": "command_result", "data": result.envelope_data(body.command)}

@@ -14,6 +14,7 @@ from mythos.commands.builtin import BUILTIN_COMMANDS, Handler
 from mythos.commands.context import Actor, CommandContext, CommandResult, GameServices
 from mythos.commands.parser import parse_command
 from mythos.commands.security import SecurityVerdict
+from mythos.db import DatabaseUnavailableError
 from mythos.observability.logging import get_logger
 
 __all__ = ["dispatch", "process_command_unified", "resolve_handler"]
@@ -86,7 +87,12 @@ async def process_command_unified(
     metadata: dict[str, object] = {"source": source}
     if session_id is not None:
         metadata["session_id"] = session_id
-    result = await _run(command, actor, services, source, ip_address, metadata)
+    try:
+        result = await _run(command, actor, services, source, ip_address, metadata)
+    except DatabaseUnavailableError as exc:
+        # Refused whole (a write either happened before the outage or not at all): try again soon.
+        result = CommandResult(exc.message, ok=False, error_type="database_unavailable",
+                               retry_after=exc.retry_after, refused=True)
     if result.error_type:
         metadata["error_type"] = result.error_type
     if result.refused:

@@ -7,12 +7,17 @@ not an object, an unknown type, a malformed command, over MAX_FRAME_CHARS, binar
 UTF-8) each spend one token of the bad-frame bucket (WS_BAD_FRAME_BURST, refilled at
 WS_BAD_FRAMES_PER_MINUTE) and are answered with an error frame; the frame that finds that
 bucket empty closes the connection with 1008 (policy violation) and a reason (docs/protocol.md).
+
+While the database is unreachable a command still runs on the player as last read (without admin
+rights), so chat flows; what needs the database is refused with a ``database_unavailable`` error
+frame and ``retry_after``, and a new connection gets that frame and close code 1013.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
 from collections.abc import Mapping
@@ -24,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from mythos.auth import AuthError
 from mythos.commands.context import Actor
 from mythos.commands.pipeline import process_command_unified
+from mythos.db import DatabaseUnavailableError
 from mythos.observability.logging import get_logger
 from mythos.realtime.connections import Connection
 from mythos.realtime.events import EventType, error_message, utc_now_iso
@@ -123,6 +129,11 @@ async def serve_websocket(
         # Accept first, then close: a close code is only visible after the handshake.
         await ws.close(code=CLOSE_UNAUTHORIZED, reason="unauthorized")
         return
+    except DatabaseUnavailableError as down:
+        # The token cannot be checked against the players table: say so, and "try again later".
+        await ws.send_text(json.dumps(error_message("database_unavailable", down.message, down.retry_after)))
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, reason="try again later: database unavailable")
+        return
     try:
         conn = await open_connection(services, player, session_id, "ws", last_event_id)
     except SessionRegistryUnavailable as refused:
@@ -133,6 +144,7 @@ async def serve_websocket(
     sender = _Sender(ws)
     # The name never changes: the rate check runs on it before the player is read again.
     actor = Actor.from_player(player)
+    await _preload_aliases(services, actor)
     pump = asyncio.create_task(_pump(sender, conn))
     reader = asyncio.create_task(_read(ws, sender, conn, services, actor))
     try:
@@ -210,7 +222,7 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
                     return
                 continue
             try:
-                quit_now = await _run_command(command, sender, conn, services, actor, ip)
+                quit_now, actor = await _run_command(command, sender, conn, services, actor, ip)
             except Exception as exc:  # one failing command must not take the session down
                 log.exception("command_failed", player_id=conn.player_id, error=str(exc))
                 await sender.send(error_message("internal_error", "That command failed; please try again."))
@@ -225,8 +237,8 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
 
 async def _run_command(
     command: str, sender: _Sender, conn: Connection, services: AppServices, actor: Actor, ip: str | None
-) -> bool:
-    """Run one command; True when the player quit."""
+) -> tuple[bool, Actor]:
+    """Run one command; returns whether the player quit, and the player as last read."""
     security = services.game.security
     # The rate check first: a refused command costs no database read.
     verdict = security.check_rate(actor)
@@ -236,12 +248,19 @@ async def _run_command(
         security.audit(actor, command.strip(), success=False, source="ws", ip_address=ip, metadata=metadata)
         await _after_queued_events(conn)
         await sender.send(error_message(error_type, verdict.message or "Too many commands.", verdict.retry_after))
-        return False
-    player = await services.db.get_player(conn.player_id)
-    if player is None:
-        await sender.send(error_message("unauthorized", "Your account no longer exists."))
-        return True
-    actor = Actor.from_player(player)
+        return False, actor
+    try:
+        player = await services.db.get_player(conn.player_id)
+    except DatabaseUnavailableError:
+        # Chat needs no database: run on what was last read, in the room this server last put the
+        # player in, without admin rights (fail closed). What needs the database is refused by
+        # the pipeline with a retry hint.
+        actor = _last_known(services, conn, actor)
+    else:
+        if player is None:
+            await sender.send(error_message("unauthorized", "Your account no longer exists."))
+            return True, actor
+        actor = Actor.from_player(player)
     result = await process_command_unified(
         command, actor, services.game, source="ws", ip_address=ip, session_id=conn.session_id
     )
@@ -249,14 +268,29 @@ async def _run_command(
         error_type = result.error_type or "invalid_command"
         await _after_queued_events(conn)
         await sender.send(error_message(error_type, result.text, result.retry_after))
-        return False
+        return False, actor
     services.connections.send_to_player(
         conn.player_id,
         EventType.COMMAND_RESULT,
         result.envelope_data(command),
         room_id=str(result.data.get("room_id", actor.room_id)),
     )
-    return result.quit
+    return result.quit, actor
+
+
+async def _preload_aliases(services: AppServices, actor: Actor) -> None:
+    """Read the player's aliases while the database answers (it just did), so their commands,
+    chat included, still expand if it goes away before their first one."""
+    if services.game.aliases is None:
+        return
+    with contextlib.suppress(DatabaseUnavailableError):
+        await services.game.aliases.storage.ensure_loaded(actor.name)
+
+
+def _last_known(services: AppServices, conn: Connection, actor: Actor) -> Actor:
+    room_id = next((c.room_id for c in services.connections.online_players() if c.player_id == conn.player_id),
+                   actor.room_id)
+    return dataclasses.replace(actor, room_id=room_id, is_admin=False)
 
 
 async def _after_queued_events(conn: Connection, limit_s: float = ORDER_WAIT_S) -> None:
