@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from mythos.migrations.runner import SCRIPT_LOCATION, SchemaNotCurrentError, locked, prepare
+from mythos.observability.logging import get_logger
 
 __all__ = [
     "NPC",
@@ -44,6 +45,8 @@ __all__ = [
     "SchemaNotCurrentError",
     "is_unavailable",
 ]
+
+log = get_logger(__name__)
 
 # What a refused caller is told to wait: a database restart takes a few seconds.
 RETRY_AFTER_S = 5
@@ -200,6 +203,10 @@ class Database:
                 missing = [npc for npc in SEED_NPCS if npc["name"] not in existing]
                 if missing:
                     await conn.execute(insert(NPC), missing)
+        except SchemaNotCurrentError as exc:
+            log.error("database_schema_not_current", detail=str(exc))
+            await self.stop()
+            raise
         except BaseException:
             await self.stop()
             raise

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import structlog
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -35,6 +34,8 @@ from alembic.util.exc import CommandError
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mythos.observability.logging import get_logger
 
 __all__ = [
     "BASELINE",
@@ -51,7 +52,7 @@ __all__ = [
     "upgrade",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 SCRIPT_LOCATION = str(Path(__file__).resolve().parent)
 # The revision that matches the tables older releases made with create_all.
