@@ -28,6 +28,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.pool import NullPool
 
 from mythos.migrations.runner import SCRIPT_LOCATION, SchemaNotCurrentError, locked, prepare
 from mythos.observability.logging import get_logger
@@ -161,18 +162,39 @@ SEED_NPCS: tuple[dict[str, str], ...] = (
 )
 
 
-def _engine(url: str) -> AsyncEngine:
+def _engine(url: str, *, schema_steps: bool = False) -> AsyncEngine:
+    """The serving engine, or (``schema_steps``) a poolless one for the start-up schema check,
+    which may wait on the schema lock longer than a command may take (runner.LOCK_TIMEOUT_S)."""
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # Several tasks share the file; wait for a lock instead of failing at once.
         return create_async_engine(url, connect_args={"timeout": 15})
+    if schema_steps:
+        return create_async_engine(url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT_S})
     # pre-ping: connections pooled before a database restart are found dead at checkout and replaced.
     return create_async_engine(
         url, pool_pre_ping=True,
         connect_args={"timeout": CONNECT_TIMEOUT_S, "command_timeout": COMMAND_TIMEOUT_S},
     )
+
+
+async def _prepare_schema(url: str, script_location: str, seed: bool) -> None:
+    """Player schema by the start-up rule (``seed`` False), or the NPC table made and seeded."""
+    engine = _engine(url, schema_steps=True)
+    try:
+        if not seed:
+            await prepare(engine, script_location)
+            return
+        async with locked(engine) as conn:
+            await conn.run_sync(NPCBase.metadata.create_all)
+            existing = set((await conn.scalars(select(NPC.name))).all())
+            missing = [npc for npc in SEED_NPCS if npc["name"] not in existing]
+            if missing:
+                await conn.execute(insert(NPC), missing)
+    finally:
+        await engine.dispose()
 
 
 class Database:
@@ -196,13 +218,8 @@ class Database:
         self._engine = _engine(self.url)
         self._npc_engine = _engine(self.npc_url)
         try:
-            await prepare(self._engine, self.script_location)
-            async with locked(self._npc_engine) as conn:
-                await conn.run_sync(NPCBase.metadata.create_all)
-                existing = set((await conn.scalars(select(NPC.name))).all())
-                missing = [npc for npc in SEED_NPCS if npc["name"] not in existing]
-                if missing:
-                    await conn.execute(insert(NPC), missing)
+            await _prepare_schema(self.url, self.script_location, seed=False)
+            await _prepare_schema(self.npc_url, self.script_location, seed=True)
         except SchemaNotCurrentError as exc:
             log.error("database_schema_not_current", detail=str(exc))
             await self.stop()
