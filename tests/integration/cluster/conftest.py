@@ -86,6 +86,22 @@ def start_world(root: Path, nats_urls: list[str]) -> list[ClusterServer]:
     return servers
 
 
+async def start_world_async(root: Path, nats_urls: list[str]) -> list[ClusterServer]:
+    """`start_world` for a test whose own loop must keep running meanwhile (it forwards a server's
+    NATS traffic): each server starts in a worker thread."""
+    servers: list[ClusterServer] = []
+    try:
+        for index, url in enumerate(nats_urls):
+            server = ClusterServer(cluster_config(root, f"s{index}", url))
+            servers.append(await asyncio.to_thread(server.start))
+        await wait_until(lambda: all(s.registry_ready() for s in servers), "session registries in sync")
+    except BaseException:
+        for server in servers:
+            await asyncio.to_thread(server.stop)
+        raise
+    return servers
+
+
 def wait_sync(predicate: Callable[[], bool], what: str, timeout: float = SETTLE_TIMEOUT_S) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
