@@ -136,6 +136,7 @@ class PostgresServer:
         self.process = ManagedProcess(name, argv, log_dir / f"{name}.log", env=self._env(),
                                       stop_timeout=STOP_TIMEOUT_S)
         self._initialized = False
+        self._orphans: list[Any] = []
 
     # Addresses -----------------------------------------------------------------------------
 
@@ -187,6 +188,7 @@ class PostgresServer:
         started = time.monotonic()
         if not self._initialized:
             self._initdb()
+        self._wait_for_orphans()
         self._remove_stale_pid_file()
         self.process.start_until(self.ping, timeout=self.start_timeout, what=f"{self.name} on {self.url}")
         if not self._initialized:
@@ -208,14 +210,18 @@ class PostgresServer:
         self.process.stop()
 
     def kill(self) -> None:
-        """SIGKILL the postmaster; its backends notice and exit, and we wait (bounded) until they have."""
-        children = self._children()
+        """SIGKILL the postmaster. Its backends notice and exit within about a second; the next
+        start waits for them (a new postmaster refuses a data directory they still hold)."""
+        self._orphans = self._children()
         self.process.kill()
+        log.info("postgres_killed", name=self.name, pid=self.process.pid, children=len(self._orphans))
+
+    def _wait_for_orphans(self) -> None:
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for child in children:
+        for child in self._orphans:
             with contextlib.suppress(Exception):
                 child.wait(timeout=max(0.0, deadline - time.monotonic()))
-        log.info("postgres_killed", name=self.name, children=len(children))
+        self._orphans = []
 
     def restart(self) -> float:
         """Start again on the same port and data (after :meth:`kill` or :meth:`stop`)."""

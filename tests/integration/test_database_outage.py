@@ -1,6 +1,6 @@
 """A PostgreSQL restart under a live server: "try again" for what needs the database, chat flows on.
 
-A real PostgreSQL of this module's own (it is SIGKILLed) behind a real uvicorn and nats-server.
+The session's real PostgreSQL (SIGKILLed, then restarted) behind a real uvicorn and nats-server.
 While it is down: a move, an alias definition, a registration, a login and the HTTP command path
 are refused with ``database_unavailable`` and a retry hint (503 + Retry-After over REST, an error
 frame over WebSocket) instead of a 500 or a dropped socket; say reaches the room; health says the
@@ -21,7 +21,6 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from harness.required_tools import require_postgres
 from harness.services.postgres import PostgresServer
 from mythos.local_nats import LocalNatsServer
 from tests.factories import PASSWORD, database_section, make_config, unique_name
@@ -33,16 +32,20 @@ pytestmark = pytest.mark.integration
 CLOSE_TRY_AGAIN_LATER = 1013
 
 
-@pytest.fixture(scope="module")
-def outage_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    with PostgresServer(tmp_path_factory.mktemp("outage-pg"), bin_dir=require_postgres()) as server:
-        yield server
+@pytest.fixture
+def outage_pg(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    """The session's PostgreSQL (initdb costs seconds), running again after the test whatever happens."""
+    if not postgres_server.ping():
+        postgres_server.restart()
+    try:
+        yield postgres_server
+    finally:
+        if not postgres_server.ping():
+            postgres_server.restart()
 
 
 @pytest.fixture
 def server(tmp_path: Path, nats_server: LocalNatsServer, outage_pg: PostgresServer) -> Iterator[LiveServer]:
-    if not outage_pg.ping():  # a failed test may have left it down
-        outage_pg.restart()
     url = outage_pg.create_database(f"outage_{unique_name('db').lower()}")
     config = make_config(tmp_path, nats={"enabled": True, "url": nats_server.url},
                          database=database_section(url, tmp_path))

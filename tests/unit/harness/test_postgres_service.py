@@ -72,13 +72,18 @@ def test_database_names_are_checked_before_any_sql() -> None:
     assert server.database_url("t_1") == "postgresql+asyncpg://mythos@127.0.0.1:5432/t_1"
 
 
-# One real server for the lifecycle tests below (initdb costs a few seconds).
+# The lifecycle tests below use the session's server (initdb costs seconds) and leave it running.
 
 
-@pytest.fixture(scope="module")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    with PostgresServer(tmp_path_factory.mktemp("pg-logs"), bin_dir=require_postgres()) as server:
-        yield server
+@pytest.fixture
+def pg(postgres_server: PostgresServer) -> Iterator[PostgresServer]:
+    if not postgres_server.ping():
+        postgres_server.restart()
+    try:
+        yield postgres_server
+    finally:
+        if not postgres_server.ping():
+            postgres_server.restart()
 
 
 def test_serves_queries_on_loopback_and_databases_can_be_created(pg: PostgresServer) -> None:
