@@ -186,8 +186,12 @@ def _build_cluster(
     if nats.reliable is None:
         raise ValueError("CLUSTER_SESSIONS needs the JetStream NATS link")
     link = ClusterLink(nats.reliable.link)
-    registry = SessionRegistry(instance_id, link, connections, metrics, config.cluster)
-    presence = Presence(instance_id, link, connections, metrics, config.cluster, owner_of=registry.owner_of)
+    # The KV buckets are replicated like the chat stream (NATS_STREAM_REPLICAS).
+    replicas = config.nats.stream_replicas
+    registry = SessionRegistry(instance_id, link, connections, metrics, config.cluster, replicas=replicas)
+    presence = Presence(
+        instance_id, link, connections, metrics, config.cluster, owner_of=registry.owner_of, replicas=replicas
+    )
     connections.session_holder = registry.holds
     connections.remote_roster = presence.remote_players
     return ClusterServices(registry, presence, AliasInvalidation(instance_id, link, alias_cache, metrics))

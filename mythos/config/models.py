@@ -228,8 +228,6 @@ class ClusterConfig(_Section):
     )
     # A server's players leave `who` this long after its last refresh (it died or lost NATS).
     presence_ttl_seconds: float = Field(6.0, gt=0, le=3600, validation_alias=_env("CLUSTER_PRESENCE_TTL_SECONDS"))
-    # Replicas of the two KV buckets: 3 on a 3-node NATS cluster, 1 on a single node.
-    kv_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("CLUSTER_KV_REPLICAS"))
 
     @model_validator(mode="after")
     def _ttl_covers_refreshes(self) -> Self:

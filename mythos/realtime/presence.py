@@ -56,9 +56,6 @@ class _Settings(Protocol):
     @property
     def registry_timeout_seconds(self) -> float: ...
 
-    @property
-    def kv_replicas(self) -> int: ...
-
 
 @dataclass(frozen=True, slots=True)
 class ServerPlayers:
@@ -85,6 +82,7 @@ class Presence:
         settings: _Settings,
         *,
         owner_of: Callable[[int], str | None] | None = None,
+        replicas: int = 1,
         bucket: str = PRESENCE_BUCKET,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -100,7 +98,7 @@ class Presence:
         # has moved to another server is stale for that player.
         self.owner_of = owner_of
         self.clock = clock
-        self.bucket_config = KeyValueConfig(bucket=bucket, history=1, ttl=self.ttl, replicas=settings.kv_replicas)
+        self.bucket_config = KeyValueConfig(bucket=bucket, history=1, ttl=self.ttl, replicas=replicas)
         self._others: dict[str, ServerPlayers] = {}
         self._kv: KeyValue | None = None
         self._task: asyncio.Task[None] | None = None

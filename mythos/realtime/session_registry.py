@@ -68,9 +68,6 @@ class _Settings(Protocol):
     @property
     def retry_after_seconds(self) -> float: ...
 
-    @property
-    def kv_replicas(self) -> int: ...
-
 
 class SessionRegistryUnavailable(Exception):
     """A new session could not be checked against the registry, so it is refused."""
@@ -156,6 +153,7 @@ class SessionRegistry:
         metrics: _Metrics,
         settings: _Settings,
         *,
+        replicas: int = 1,
         bucket: str = SESSIONS_BUCKET,
     ) -> None:
         self.server = server
@@ -165,7 +163,7 @@ class SessionRegistry:
         self.metrics = metrics
         self.timeout = settings.registry_timeout_seconds
         self.retry_after = settings.retry_after_seconds
-        self.bucket_config = KeyValueConfig(bucket=bucket, history=1, replicas=settings.kv_replicas)
+        self.bucket_config = KeyValueConfig(bucket=bucket, history=1, replicas=replicas)
         self._kv: KeyValue | None = None
         self._synced: int | None = None  # the link generation whose watch has caught up
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, admissions using it

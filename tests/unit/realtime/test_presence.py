@@ -13,9 +13,7 @@ from mythos.realtime.connection_state_machine import NATSConnectionStateMachine
 from mythos.realtime.connections import ConnectionManager, RosterEntry
 from mythos.realtime.presence import Presence
 
-SETTINGS = SimpleNamespace(
-    presence_refresh_seconds=1.0, presence_ttl_seconds=3.0, registry_timeout_seconds=1.0, kv_replicas=1
-)
+SETTINGS = SimpleNamespace(presence_refresh_seconds=1.0, presence_ttl_seconds=3.0, registry_timeout_seconds=1.0)
 NOW_WALL = 1_000_000.0
 
 

@@ -30,7 +30,7 @@ from mythos.realtime.session_registry import (
 )
 
 PLAYER = 7
-SETTINGS = SimpleNamespace(registry_timeout_seconds=0.2, retry_after_seconds=2.0, kv_replicas=1)
+SETTINGS = SimpleNamespace(registry_timeout_seconds=0.2, retry_after_seconds=2.0)
 
 
 class FakeNC:
