@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,20 @@ def test_close_removes_the_scratch_directory(tmp_path: Path) -> None:
     assert scratch.is_dir()
     server.close()  # never started: close still cleans up
     assert not scratch.exists()
+
+
+@pytest.mark.slow  # a subprocess pytest run: make verify only
+def test_the_database_suite_without_postgres_errors_instead_of_skipping(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[3]
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "MYTHOS_STRICT_SKIPS", "PYTEST_ADDOPTS")}
+    env["POSTGRES_BIN_DIR"] = str(tmp_path / "missing")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/unit/test_db.py::test_tables_npcs_and_aliases",
+         "-p", "no:cacheprovider", "-q", "-rA"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "1 passed" in summary and "1 error" in summary and "skipped" not in summary, summary
+    assert "postgres is required by this suite and missing" in result.stdout
+    assert "apt-get install postgresql" in result.stdout
