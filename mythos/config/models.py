@@ -397,19 +397,23 @@ class AppConfig(BaseModel):
                         "input": None,
                     }
                 )
+            if _cluster_problem(draft):
+                # Named by its variable, without the whole config as the "input" (URLs in it).
+                errors.append(
+                    {
+                        "type": PydanticCustomError("cluster_needs_jetstream", CLUSTER_NEEDS_JETSTREAM),
+                        "loc": ("cluster", "CLUSTER_SESSIONS"),
+                        "input": None,
+                    }
+                )
             if not errors:
                 return cls(**sections)
         raise ValidationError.from_exception_data(cls.__name__, errors)
 
     @model_validator(mode="after")
     def _cluster_needs_jetstream(self) -> Self:
-        # The session registry and presence are JetStream KV buckets on the chat link.
-        if self.cluster.sessions and not (self.nats.enabled and self.nats.use_jetstream):
-            raise PydanticCustomError(
-                "cluster_needs_jetstream",
-                "CLUSTER_SESSIONS=true needs NATS_ENABLED=true and NATS_USE_JETSTREAM=true "
-                "(the session registry is a JetStream KV bucket)",
-            )
+        if _cluster_problem(self):
+            raise PydanticCustomError("cluster_needs_jetstream", CLUSTER_NEEDS_JETSTREAM)
         return self
 
     @model_validator(mode="after")
@@ -422,6 +426,17 @@ class AppConfig(BaseModel):
                 {"problems": "; ".join(f"{var} {why}" for var, why in problems)},
             )
         return self
+
+
+CLUSTER_NEEDS_JETSTREAM = (
+    "CLUSTER_SESSIONS=true needs NATS_ENABLED=true and NATS_USE_JETSTREAM=true "
+    "(the session registry is a JetStream KV bucket on the chat link)"
+)
+
+
+def _cluster_problem(config: AppConfig) -> bool:
+    cluster, nats = config.cluster, config.nats
+    return cluster.sessions and not (nats.enabled and nats.use_jetstream)
 
 
 def production_problems(config: AppConfig) -> list[tuple[str, str]]:

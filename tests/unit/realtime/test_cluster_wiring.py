@@ -43,6 +43,19 @@ def test_cluster_sessions_need_the_jetstream_link(tmp_path: Path, nats: dict[str
         make_config(tmp_path, nats=nats, cluster={"sessions": True})
 
 
+def test_the_refusal_names_the_variable_and_not_the_rest_of_the_config(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError) as info:
+        make_config(
+            tmp_path,
+            database={"url": "postgresql+asyncpg://mythos:TopSecret@db.example/mythos"},
+            nats={"enabled": False},
+            cluster={"sessions": True},
+        )
+    (error,) = info.value.errors()
+    assert error["loc"] == ("cluster", "CLUSTER_SESSIONS")
+    assert "TopSecret" not in str(info.value)
+
+
 def test_presence_ttl_must_cover_two_refreshes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CLUSTER_PRESENCE_REFRESH_SECONDS", "2")
     monkeypatch.setenv("CLUSTER_PRESENCE_TTL_SECONDS", "3")
