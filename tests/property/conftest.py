@@ -15,6 +15,8 @@ them. HYPOTHESIS_PROFILE picks one (scripts/run_suite.sh: "default", or "full" w
 - suppress_health_check: too_slow only (real parsing and graph checks per example); the other
   checks still fail a badly built strategy.
 - phases: all of them, shrinking and explanation included, so a failure is reported minimal.
+
+A few tests set their own example count from tests/property/budget.py (see why there).
 """
 
 from __future__ import annotations

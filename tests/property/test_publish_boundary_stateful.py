@@ -35,7 +35,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from hypothesis import note
+from hypothesis import note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -44,6 +44,7 @@ from mythos.realtime.dead_letter_queue import DeadLetterQueue, entry_id_for
 from mythos.realtime.message_handler import HandleOutcome, NATSMessageHandler
 from mythos.realtime.publish_guard import PublishGuard, PublishResult
 from mythos.realtime.retry import NATSRetryHandler, PermanentError, RetryConfig, is_permanent
+from tests.property.budget import examples
 
 TIMEOUT_S = 10.0
 ATTEMPTS = 2
@@ -385,3 +386,4 @@ class BoundaryMachine(RuleBasedStateMachine):
 
 
 TestPublishBoundary = BoundaryMachine.TestCase
+TestPublishBoundary.settings = settings(max_examples=examples("stateful"))

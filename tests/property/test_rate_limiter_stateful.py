@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import note
+from hypothesis import note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from mythos.commands.rate_limiter import CommandRateLimiter
+from tests.property.budget import examples
 
 PLAYERS = ("ann", "bob", "cy")
 
@@ -99,3 +100,4 @@ class RateLimiterMachine(RuleBasedStateMachine):
 
 
 TestRateLimiterStateful = RateLimiterMachine.TestCase
+TestRateLimiterStateful.settings = settings(max_examples=examples("stateful"))

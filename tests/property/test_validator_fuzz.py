@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, note
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from harness.kpi import kpi_from_catalogue, write_suite
 from mythos.commands.validator import CommandValidator
+from tests.property.budget import examples
 
 BATCH = 6
 
@@ -229,6 +230,7 @@ everyday_lines = st.lists(st.sampled_from(EVERYDAY), min_size=1, max_size=4).map
     verbs=st.lists(look_alike_verbs, min_size=2, max_size=2),
     everyday=everyday_lines,
 )
+@settings(max_examples=examples("validator"))
 def test_hidden_characters_and_look_alike_verbs(
     hidden: list[tuple[str, str, str]], verbs: list[tuple[str, str]], everyday: str, tally: Tally
 ) -> None:
@@ -267,6 +269,7 @@ def test_every_pattern_has_a_generator() -> None:
     cases=st.lists(dangerous, min_size=BATCH, max_size=BATCH),
     lines=st.lists(st.text(max_size=300), min_size=2, max_size=2),
 )
+@settings(max_examples=examples("validator"))
 def test_dangerous_payloads_are_found_wherever_embedded(
     cases: list[tuple[str, str, str, str]], lines: list[str], tally: Tally
 ) -> None:
