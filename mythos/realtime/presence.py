@@ -172,14 +172,16 @@ class Presence:
         watcher = await kv.watchall()
         self._kv = kv
         written: tuple[tuple[int, str, str], ...] | None = None
-        due = 0.0
+        due = look = 0.0
         try:
             while self.link.current(generation):
-                players = _snapshot(self.connections)
                 now = self.clock()
-                if players != written or now >= due:
-                    await self._write(kv, players)
-                    written, due = players, now + self.refresh
+                if now >= look:  # not once per watched entry: many servers write often
+                    look = now + TICK_S
+                    players = _snapshot(self.connections)
+                    if players != written or now >= due:
+                        await self._write(kv, players)
+                        written, due = players, now + self.refresh
                 try:
                     entry = await watcher.updates(timeout=TICK_S)
                 except nats.errors.TimeoutError:
