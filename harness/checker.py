@@ -32,6 +32,7 @@ substring of chat text or of a DLQ body.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -457,6 +458,80 @@ def recovery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
             "unhealed": unhealed, "unrecovered": unrecovered}
 
 
+def is_node_kill(window: Mapping[str, Any]) -> bool:
+    """A SIGKILL of one NATS cluster node (the stream's leader, or one named by service)."""
+    service = str((window.get("params") or {}).get("service", ""))
+    return window.get("fault") == "kill_nats_leader" or (
+        window.get("fault") == "kill_nats" and NATS_NODE.fullmatch(service) is not None)
+
+
+def _started(history: Sequence[Op], window: str) -> tuple[float, Mapping[str, Any]] | None:
+    """When a fault's start completed and what the nemesis recorded it did (which node it
+    killed); None when its start never completed (it failed: nothing was killed)."""
+    for op in history:
+        value = op.value or {}
+        if op.process == NEMESIS and op.f == F.START and op.type == "ok" and value.get("window") == window:
+            return op.time, dict(value.get("effect") or {})
+    return None
+
+
+def failover(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """cluster_failover_s: per game server, seconds from a NATS node's SIGKILL until its chat flows again.
+
+    Flowing again is the first reception, by a player of that server, of a line said by a player
+    of that server after the kill (the speaker's own echo counts: it came back through the
+    stream): the server's publish and its consumer both work again. Lines said before the kill
+    do not count, even when they land after it. Time zero is when the kill's start completed:
+    the fault first asks the cluster who leads the stream (hundreds of ms on a busy machine,
+    while chat still flows), so its invocation would credit lines said before the SIGKILL; the
+    completion is at most the reap of the killed process (ms) after it. Lines count until the
+    next kill or the drain. A server whose players said lines after the kill and received none
+    of them did not fail over: invalid. The KPI is the p95 over (kill, server).
+    """
+    kills = []
+    for window in fault_windows(history):
+        started = _started(history, window["window"]) if is_node_kill(window) else None
+        if started is not None:
+            kills.append((window["window"], *started))
+    if not kills:
+        return {"valid": True, "applicable": False, "per_server": [], "cluster_failover_s": None}
+    on_server = player_servers(test, history)
+    said: dict[str, tuple[float, str]] = {}
+    for op in history:
+        if op.f == F.SAY and op.type == "invoke" and (token := _token_of(op)) is not None:
+            said.setdefault(token, (op.time, op.process))
+    received: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for op in history:
+        if op.f == F.RECV and op.type == "ok" and (token := _token_of(op)) is not None:
+            received[token].append((op.time, op.process))
+    starts = sorted(start for _, start, _ in kills)
+    end = window_end(history)
+    rows: list[dict[str, Any]] = []
+    for window_id, start, effect in kills:
+        until = min([t for t in starts if t > start] + [end])
+        for server in sorted(set(on_server.values())):
+            players = {p for p, s in on_server.items() if s == server}
+            lines = [token for token, (t, sender) in said.items() if start <= t < until and sender in players]
+            seen = [t for token in lines for t, receiver in received.get(token, ()) if receiver in players]
+            first = min(seen, default=None)
+            rows.append({"window": window_id, "killed": effect.get("killed", effect.get("service")),
+                         "server": server, "lines_after_kill": len(lines),
+                         "failover_s": None if first is None else round(first - start, 4)})
+    times = [r["failover_s"] for r in rows if r["failover_s"] is not None]
+    unrecovered = [f"{r['window']}@{r['server']}" for r in rows if r["failover_s"] is None and r["lines_after_kill"]]
+    p95 = percentile(times, 95)
+    valid: Validity
+    if unrecovered:
+        valid = False
+    elif not times:
+        valid = "unknown"
+    else:
+        valid = _spec_valid("cluster_failover_s", p95)
+    return {"valid": valid, "applicable": True, "per_server": rows, "failover_s": times,
+            "cluster_failover_s": p95, "cluster_failover_max_s": max(times, default=None),
+            "unrecovered": unrecovered}
+
+
 def acceptance(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     """chat_answered_rate over every line said, chat_accepted_during_faults while NATS was faulted.
 
@@ -518,11 +593,19 @@ def _unsent(message: Message) -> bool:
     return message.outcome == "info" and message.error == NOT_CONNECTED
 
 
+CLUSTER_NODE_FAULTS = frozenset({"partition_nats_node", "kill_nats_leader", "stop_nats_node"})
+"""Faults on a NATS cluster's nodes: every game server's chat goes through the stream they touch."""
+NATS_NODE = re.compile(r"nats-(\d+)")
+"""A NATS cluster node's service name; a link ``nats-<i>...`` is mythos i's link to NATS."""
+
+
 def is_nats_fault(window: Mapping[str, Any]) -> bool:
     """Faults on a mythos -> NATS link or on nats-server itself (not a game server crash)."""
     params = window.get("params") or {}
-    return (str(params.get("link", "")).startswith("nats-") or params.get("service") == "nats"
-            or window.get("fault") == "kill_nats")
+    service = str(params.get("service", ""))
+    return (str(params.get("link", "")).startswith("nats-") or service == "nats"
+            or NATS_NODE.fullmatch(service) is not None
+            or window.get("fault") == "kill_nats" or window.get("fault") in CLUSTER_NODE_FAULTS)
 
 
 def availability(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
@@ -709,10 +792,12 @@ def metrics_series(history: Sequence[Op]) -> dict[str, list[tuple[float, Mapping
 def affected_servers(window: Mapping[str, Any], servers: Sequence[str]) -> list[str]:
     """The game servers whose NATS link a fault window touches."""
     params = window.get("params") or {}
-    link = str(params.get("link", ""))
-    if link.startswith("nats-"):
-        return [f"mythos-{link.removeprefix('nats-')}"]
-    if window.get("fault") == "kill_nats" or params.get("service") == "nats":
+    link = NATS_NODE.match(str(params.get("link", "")))
+    if link is not None:  # nats-<i>, or nats-<i>-to-<j> (a cluster): mythos i's link
+        return [f"mythos-{link.group(1)}"]
+    service = str(params.get("service", ""))
+    if (window.get("fault") == "kill_nats" or service == "nats" or NATS_NODE.fullmatch(service)
+            or window.get("fault") in CLUSTER_NODE_FAULTS):
         return list(servers)
     return []
 
@@ -829,6 +914,7 @@ CHECKERS: Mapping[str, Checker] = {
     "duplicates": duplicates,
     "ordering": ordering,
     "recovery": recovery,
+    "failover": failover,
     "acceptance": acceptance,
     "availability": availability,
     "steady_state": steady_state,

@@ -49,15 +49,24 @@ def main() -> None:
 @click.option("--seconds", type=float, default=None, help="Stop after this long (default: until Ctrl-C).")
 @click.option("--containers", is_flag=True,
               help="nats-server and toxiproxy from testcontainers (needs a Docker engine).")
+@click.option("--nats-cluster", "nats_cluster", default=1, show_default=True, type=click.IntRange(1, 5),
+              help="NATS nodes: more than 1 starts a JetStream cluster whose routes pass through Toxiproxy.")
+@click.option("--db", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="sqlite: a file per game server; postgres: one real PostgreSQL for every game server.")
 @reports_option
-def up(mythos_count: int, no_jetstream: bool, seconds: float | None, containers: bool, reports: Path) -> None:
+def up(mythos_count: int, no_jetstream: bool, seconds: float | None, containers: bool, nats_cluster: int,
+       db: str, reports: Path) -> None:
     """Start the topology, print every address, and keep it up for poking by hand."""
     from harness.paths import RunPaths
     from harness.topology import Topology, TopologySpec
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream, containers=containers)
+    try:
+        spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream, containers=containers,
+                            nats_cluster=nats_cluster, db="postgres" if db == "postgres" else "sqlite")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     with Topology(spec, RunPaths.new("up", reports)) as topology:
         click.echo(json.dumps(topology.describe(), indent=2))
         click.echo("Up. Ctrl-C stops everything.", err=True)
@@ -70,6 +79,19 @@ def available_scenarios() -> list[str]:
 
     names = [m.name for m in pkgutil.iter_modules(scenarios.__path__) if m.name != "base"]
     return sorted(["noop", *names])
+
+
+def default_scenarios(fast: bool) -> list[str]:
+    """What ``harness chaos`` runs unnamed: the fast subset, or every single-node scenario.
+
+    The cluster scenarios (scenarios.CLUSTER) run only by name: they need a NATS cluster and a
+    PostgreSQL, and write their own suite file.
+    """
+    from scenarios import CLUSTER, FAST
+
+    if fast:
+        return list(FAST)
+    return [n for n in available_scenarios() if n != "noop" and n not in CLUSTER]
 
 
 def load_scenario(name: str) -> Any:
@@ -92,19 +114,21 @@ def load_scenario(name: str) -> Any:
               help="Run against the known-weak configuration (core NATS, no retries): it must fail.")
 @reports_option
 def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, reports: Path) -> None:
-    """Run chaos scenarios (all when none is named), then write reports/kpi/chaos.json from them."""
+    """Run chaos scenarios (all single-node ones when none is named), then write reports/kpi/chaos.json
+    from them; scenarios on a NATS cluster (run by name) write reports/kpi/cluster.json."""
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from harness.results import write_chaos_suite
-    from scenarios import FAST
+    from harness.results import suite_of, write_chaos_suite
+    from scenarios import CLUSTER, FAST
     from scenarios.base import run_scenario, weakened
 
     if list_only:
-        click.echo("\n".join(f"{n}{' (fast)' if n in FAST else ''}" for n in available_scenarios()))
+        click.echo("\n".join(f"{n}{' (fast)' if n in FAST else ''}{' (cluster)' if n in CLUSTER else ''}"
+                              for n in available_scenarios()))
         return
-    chosen = list(names) or (list(FAST) if fast else [n for n in available_scenarios() if n != "noop"])
+    chosen = list(names) or default_scenarios(fast)
     tests = [load_scenario(name) for name in chosen]
     if weak:
         tests = [weakened(test) for test in tests]
@@ -141,7 +165,13 @@ def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, repor
         click.echo("known-weak configuration: reports/kpi/chaos.json left untouched", err=True)
     else:
         # The planned scenarios are the chosen ones: one that raised leaves the suite's KPIs not measured.
-        click.echo(f"wrote {write_chaos_suite(reports, results=results, planned=[t.name for t in tests])}")
+        planned: dict[str, list[str]] = {}
+        for test in tests:
+            planned.setdefault(suite_of(test.describe()["topology"]), []).append(test.name)
+        for suite, names_in_suite in planned.items():
+            path = write_chaos_suite(reports, results=[r for r in results if r.scenario in names_in_suite],
+                                     planned=names_in_suite, suite=suite)
+            click.echo(f"wrote {path}")
     for line in crashed:
         click.echo(f"FAILED: scenario {line}", err=True)
     if crashed or any(r.valid is False for r in results):

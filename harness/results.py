@@ -10,6 +10,11 @@ their p95 reported; per-scenario figures stay in the evidence.
 The suite file also says which scenarios were planned and which returned a verdict (a missing
 one leaves every KPI of the file not measured), and names each failed check that is not a KPI
 (duplicates, ordering, steady state, link FSM, replay): any of those vetoes the file's KPIs.
+
+Scenarios on a NATS cluster go to their own suite file, ``reports/kpi/cluster.json`` (the
+catalogue's "cluster" suite): the same pooled chaos KPIs over the cluster scenarios, plus
+``cluster_failover_s``, the p95 of the ``failover`` checker's per-server times. A run of the
+single-node scenarios then never overwrites the cluster figures, nor the reverse.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from harness.checker import percentile
 from harness.history import dlq_entry_body
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, write_suite
 
-__all__ = ["ScenarioResult", "chaos_kpis", "check_failures", "collect_dlq", "latest_results",
-           "write_chaos_suite"]
+__all__ = ["CHAOS_SUITE", "CLUSTER_SUITE", "ScenarioResult", "chaos_kpis", "check_failures", "collect_dlq",
+           "latest_results", "suite_of", "write_chaos_suite"]
 
 CHAOS_SUITE = "chaos"
+CLUSTER_SUITE = "cluster"
 
 NON_KPI_CHECKS: tuple[tuple[str, str], ...] = (
     ("duplicates", "duplicates"),
@@ -254,22 +260,56 @@ def _pooled_recovery(results: Sequence[ScenarioResult]) -> list[KPIResult]:
             kpi_from_catalogue("nats_recovery_max_s", max(times), evidence)]
 
 
-def chaos_kpis(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+def _pooled_failover(results: Sequence[ScenarioResult]) -> KPIResult:
+    """cluster_failover_s: p95 over every (node kill, game server) of every scenario that killed a node."""
+    killed = [r for r in results if r.check("failover", "applicable")]
+    if not killed:
+        return kpi_from_catalogue("cluster_failover_s", None, "not measured: no scenario SIGKILLed a NATS node")
+    rows = [(r.scenario, row) for r in killed for row in (r.check("failover", "per_server") or [])]
+    unrecovered = [f"{r.scenario}:{w}" for r in killed for w in (r.check("failover", "unrecovered") or [])]
+    if unrecovered:
+        return kpi_from_catalogue("cluster_failover_s", None,
+                                  f"chat never flowed again after the kill: {', '.join(unrecovered)}")
+    times = [float(row["failover_s"]) for _, row in rows if row.get("failover_s") is not None]
+    if not times:
+        return kpi_from_catalogue("cluster_failover_s", None,
+                                  "not measured: no player said a line after a NATS node was killed")
+    per = ", ".join(f"{scenario}/{row['server']} (killed {row.get('killed')})={float(row['failover_s']):.3g}"
+                    for scenario, row in rows if row.get("failover_s") is not None)
+    return kpi_from_catalogue(
+        "cluster_failover_s", percentile(times, 95),
+        f"p95 of {len(times)} per-server failovers (from a NATS node's SIGKILL to the first line said after "
+        f"it by a player of the server that came back to that server's players) over {len(killed)} "
+        f"scenarios: {per}", sample=len(times))
+
+
+def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> list[KPIResult]:
     """The chaos suite's KPIs: pooled delivery, loss, DLQ and answers, minimum availability, recovery p95.
 
     Pooling counts every message once, so a long scenario weighs what it sent; each scenario's
     own figures stay in the evidence, and each scenario's test asserts them alone, so a lossy
-    scenario cannot hide behind clean ones.
+    scenario cannot hide behind clean ones. The cluster suite adds ``cluster_failover_s`` (not
+    measured when none of its scenarios killed a node); the chaos suite reports it only when one
+    of its scenarios did, so a single-node run never stands in for the cluster's figure.
     """
-    return [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
+    kpis = [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
             _pooled_replay(results), *_pooled_recovery(results)]
+    if suite == CLUSTER_SUITE or any(r.check("failover", "applicable") for r in results):
+        kpis.append(_pooled_failover(results))
+    return kpis
+
+
+def suite_of(topology: Mapping[str, Any]) -> str:
+    """The suite file a scenario's runs belong to: ``cluster`` on a NATS cluster, else ``chaos``."""
+    return CLUSTER_SUITE if int(topology.get("nats_cluster", 1) or 1) > 1 else CHAOS_SUITE
 
 
 def write_chaos_suite(reports: Path, out_dir: Path | None = None,
                       results: Sequence[ScenarioResult] | None = None, *,
                       started: datetime | None = None, planned: Sequence[str] | None = None,
-                      failures: Sequence[str] = ()) -> Path:
-    """Write ``reports/kpi/chaos.json`` from ``results`` (default: the latest run of every scenario).
+                      failures: Sequence[str] = (), suite: str = CHAOS_SUITE) -> Path:
+    """Write ``reports/kpi/<suite>.json`` (chaos, or cluster) from ``results`` (default: the latest
+    run of every scenario).
 
     A test session passes the runs it made, so a fast subset is not mixed with stale runs of
     scenarios it did not run, and ``planned``, the scenarios it meant to run: one that raised,
@@ -290,7 +330,7 @@ def write_chaos_suite(reports: Path, out_dir: Path | None = None,
         started, finished = min([started, *(r.started for r in results)]), max(finished, current)
     completed = sorted({r.scenario for r in results})
     vetoes = [*(f for r in results for f in check_failures(r)), *failures]
-    return write_suite(CHAOS_SUITE, chaos_kpis(results), started=started, finished=finished,
+    return write_suite(suite, chaos_kpis(results, suite), started=started, finished=finished,
                        out_dir=out_dir or reports / DEFAULT_OUT_DIR.name,
                        planned=sorted(set(planned) if planned is not None else set(completed)),
                        completed=completed, failures=vetoes)

@@ -90,7 +90,10 @@ class Schedule:
         return cls(**{**dict(data), "windows": windows})
 
 
-async def _call(history: History, f: str, window: FaultWindow, action: Callable[[], None]) -> bool:
+async def _call(history: History, f: str, window: FaultWindow, action: Callable[[], None],
+                fault: Fault | None = None) -> bool:
+    """Run one nemesis action, recorded; a fault that chose its target at run time (which node
+    led the stream) says so in its ``effect``, kept in the completion's value."""
     value = {"fault": window.fault, "window": window.window_id, "params": dict(window.params)}
     invocation = history.invoke(NEMESIS, f, value)
     try:
@@ -99,7 +102,8 @@ async def _call(history: History, f: str, window: FaultWindow, action: Callable[
         history.fail(invocation, f"{type(exc).__name__}: {exc}")
         log.warning("nemesis_op_failed", op=f, window=window.window_id, error=str(exc))
         return False
-    history.ok(invocation)
+    effect = getattr(fault, "effect", None)
+    history.ok(invocation, {**value, "effect": effect} if effect is not None else None)
     return True
 
 
@@ -119,7 +123,7 @@ async def run_nemesis(schedule: Schedule, target: FaultTarget, history: History,
             await _steady(history, steady_state, "before", window)
         fault = window.build()
         try:
-            await _call(history, F.START, window, functools.partial(fault.start, target))
+            await _call(history, F.START, window, functools.partial(fault.start, target), fault)
             await _sleep_until(history, origin, window.heal_at_s)
         finally:
             # Shielded: a cancelled run must not leave a partition or a dead nats-server behind.

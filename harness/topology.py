@@ -1,21 +1,33 @@
-"""The real topology: clients -> toxiproxy -> mythos x N -> toxiproxy -> nats-server.
+"""The real topology: clients -> toxiproxy -> mythos x N -> toxiproxy -> nats-server (or a cluster).
 
 Every link has its own Toxiproxy proxy, so a fault can cut, slow or blackhole one link alone:
 
 - ``client-<i>``: what players dial to reach mythos instance i;
-- ``nats-<i>``: what mythos instance i dials to reach NATS.
+- ``nats-<i>``: what mythos instance i dials to reach NATS (with a cluster: its home node, node i
+  modulo the cluster size);
+- ``nats-<i>-to-<j>``: with a cluster, mythos i's links to the other nodes j, listed after its home
+  node in its NATS_URL (nats-py keeps that order: NATS_DONT_RANDOMIZE), so it fails over to them;
+- ``route-<j>-<i>``: with a cluster, node j's route to node i (harness.services.nats_cluster).
 
-The topology is the faults' :class:`~harness.faults.base.FaultTarget`. Leaving it resets every
-proxy (the heal of last resort) and stops the processes in reverse order, by PID.
+With ``nats_cluster=3`` Toxiproxy starts first (the routes dial through it), then the three nodes,
+then the game servers, each with NATS_STREAM_REPLICAS=3 and NATS_DONT_RANDOMIZE=true. With
+``db="postgres"`` one real PostgreSQL holds every game server's world (the same DATABASE_URL and
+NPC_DATABASE_URL for all) and the servers share sessions (CLUSTER_SESSIONS=true, see
+:func:`shared_env`); by default each game server has its own SQLite files.
+
+The topology is the faults' :class:`~harness.faults.base.FaultTarget` (and, with a cluster,
+:class:`~harness.faults.cluster.ClusterTarget`). Leaving it resets every proxy (the heal of last
+resort) and stops the processes in reverse order, by PID.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -24,9 +36,10 @@ from harness.paths import RunPaths
 from harness.services.containers import NatsContainer, ToxiproxyContainer, docker_engine_answers
 from harness.services.mythos import MythosServer
 from harness.services.nats import NatsServer
+from harness.services.nats_cluster import NatsCluster
 from harness.services.toxiproxy import ProxyInfo, ToxiproxyClient, ToxiproxyError, ToxiproxyServer
 
-__all__ = ["KNOWN_WEAK_ENV", "Topology", "TopologySpec"]
+__all__ = ["KNOWN_WEAK_ENV", "Topology", "TopologySpec", "nats_link_names", "shared_env"]
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +58,9 @@ KNOWN_WEAK_ENV: Mapping[str, str] = {
 }
 """Core NATS (at-most-once) without publish retries: what the chaos suite must show failing."""
 
+CLUSTER_REPLICAS = 3
+"""Copies of the chat stream and the session buckets on a cluster of three or more nodes."""
+
 
 @dataclass(frozen=True, slots=True)
 class TopologySpec:
@@ -55,10 +71,51 @@ class TopologySpec:
     mythos_env: Mapping[str, str] = field(default_factory=lambda: dict(FAST_DETECTION_ENV))
     containers: bool = False
     """nats-server and Toxiproxy from testcontainers (needs a Docker engine); game servers stay local."""
+    nats_cluster: int = 1
+    """NATS nodes: 1 is a single nats-server; more is a JetStream cluster whose routes pass through Toxiproxy."""
+    db: Literal["sqlite", "postgres"] = "sqlite"
+    """sqlite: each game server its own files; postgres: one real PostgreSQL shared by every game server."""
 
     def __post_init__(self) -> None:
         if self.mythos < 0:
             raise ValueError("mythos must be >= 0")
+        if not 1 <= self.nats_cluster <= 5:
+            raise ValueError(f"nats_cluster must be within 1..5, got {self.nats_cluster}")
+        if self.db not in ("sqlite", "postgres"):
+            raise ValueError(f"db must be sqlite or postgres, got {self.db!r}")
+        if self.nats_cluster > 1 and self.containers:
+            raise ValueError("a NATS cluster runs as local processes only (containers=False)")
+        if self.nats_cluster > 1 and not self.jetstream:
+            raise ValueError("a NATS cluster runs JetStream (jetstream=True)")
+
+
+def shared_env(spec: TopologySpec) -> dict[str, str]:
+    """What every game server runs with because of the topology (``mythos_env`` may override it).
+
+    A NATS cluster: keep NATS_URL's order (home node first, so fault names keep their meaning)
+    and replicate the chat stream. One world (``db="postgres"``): the cluster-wide session
+    registry, whose buckets are replicated like the stream. The registry is keyed by player id,
+    which only means one player when every server reads one database: with a SQLite file per
+    server, player 2 of one world is not player 2 of another, and a login on one server would
+    evict somebody else on the other. So CLUSTER_SESSIONS follows the shared database.
+    """
+    replicas = str(min(spec.nats_cluster, CLUSTER_REPLICAS))
+    env: dict[str, str] = {}
+    if spec.nats_cluster > 1:
+        env |= {"NATS_DONT_RANDOMIZE": "true", "NATS_STREAM_REPLICAS": replicas}
+    if spec.db == "postgres":
+        env |= {"CLUSTER_SESSIONS": "true", "CLUSTER_KV_REPLICAS": replicas}
+    return env
+
+NPC_DATABASE = "mythos_npcs"
+"""The NPC database beside PostgresServer's own ``mythos`` database; every game server shares both."""
+
+
+def nats_link_names(index: int, nodes: int) -> list[str]:
+    """Mythos ``index``'s NATS links in NATS_URL order: its home node first, then the others."""
+    home = index % nodes
+    order = [home, *((home + step) % nodes for step in range(1, nodes))]
+    return [f"nats-{index}" if node == home else f"nats-{index}-to-{node}" for node in order]
 
 
 class Topology:
@@ -68,6 +125,9 @@ class Topology:
         self.spec = spec
         self.paths = paths
         self.nats: NatsServer | NatsContainer | None = None
+        self.cluster: NatsCluster | None = None
+        self.postgres: Any = None
+        """A harness.services.postgres.PostgresServer with ``db="postgres"`` (imported only then)."""
         self.toxi: ToxiproxyServer | ToxiproxyContainer | None = None
         self.mythos: list[MythosServer] = []
         self.links: dict[str, ProxyInfo] = {}
@@ -88,10 +148,39 @@ class Topology:
     def service(self, name: str) -> Killable:
         if name == "nats" and self.nats is not None:
             return self.nats
+        if self.cluster is not None:
+            for node in self.cluster.nodes:
+                if node.name == name:
+                    return node
+        if name == "postgres" and self.postgres is not None:
+            killable: Killable = self.postgres
+            return killable
         for server in self.mythos:
             if server.name == name:
                 return server
-        raise KeyError(f"unknown service {name!r}; services: {['nats', *(m.name for m in self.mythos)]}")
+        raise KeyError(f"unknown service {name!r}; services: {self.service_names()}")
+
+    def service_names(self) -> list[str]:
+        names = ["nats"] if self.nats is not None else []
+        names += [node.name for node in self.cluster.nodes] if self.cluster is not None else []
+        names += ["postgres"] if self.postgres is not None else []
+        return names + [m.name for m in self.mythos]
+
+    # -- ClusterTarget
+    def peer_links(self, node: str) -> list[str]:
+        """The route links to and from NATS node ``node`` (link names, as :meth:`proxy_name` takes them)."""
+        if self.cluster is None:
+            raise KeyError(f"no NATS cluster in this topology (asked for {node!r}'s routes)")
+        return self.cluster.peer_links(node)
+
+    def stream_leader(self, stream: str) -> str:
+        """The NATS node leading ``stream`` now; raises when the cluster names none."""
+        if self.cluster is None:
+            raise KeyError(f"no NATS cluster in this topology (asked for {stream!r}'s leader)")
+        leader = self.cluster.stream_leader(stream)
+        if leader is None:
+            raise RuntimeError(f"no node names a leader for stream {stream!r}")
+        return leader
 
     # -- addresses
     def client_url(self, index: int = 0) -> str:
@@ -103,10 +192,13 @@ class Topology:
             "run": self.paths.run_id,
             "logs": str(self.paths.log_dir),
             "nats": {"url": self.nats.url, "pid": self.nats.pid} if self.nats else None,
+            "nats_cluster": self.cluster.describe() if self.cluster else None,
+            "postgres": ({"url": self.postgres.url, "npc_url": self.postgres.database_url(NPC_DATABASE),
+                          "pid": self.postgres.pid} if self.postgres is not None else None),
             "toxiproxy": {"api": self.toxi.api_url if self.toxi else None},
             "links": {name: {"listen": p.listen, "upstream": p.upstream} for name, p in self.links.items()},
             "mythos": [{"name": m.name, "direct": m.base_url, "via_proxy": self.client_url(i),
-                        "admin_password": m.admin_password, "pid": m.process.pid}
+                        "nats_url": m.nats_url, "admin_password": m.admin_password, "pid": m.process.pid}
                        for i, m in enumerate(self.mythos)],
         }
 
@@ -119,19 +211,50 @@ class Topology:
                 raise RuntimeError("containers=True but no Docker engine answers; use the local processes")
             self.nats = self._stack.enter_context(NatsContainer(log_dir, jetstream=self.spec.jetstream))
             self.toxi = self._stack.enter_context(ToxiproxyContainer(log_dir))
+        elif self.spec.nats_cluster > 1:
+            # The routes dial through Toxiproxy, so it comes first.
+            self.toxi = self._stack.enter_context(ToxiproxyServer(log_dir))
         else:
             self.nats = self._stack.enter_context(NatsServer(log_dir, jetstream=self.spec.jetstream))
             self.toxi = self._stack.enter_context(ToxiproxyServer(log_dir))
         self._stack.callback(self._reset_proxies)
+        if self.spec.nats_cluster > 1:
+            self.cluster = self._stack.enter_context(NatsCluster(log_dir, self.spec.nats_cluster, link=self._link))
+        # A scenario's own environment may override the topology's defaults; the database URLs are the topology's.
+        env = {**shared_env(self.spec), **self.spec.mythos_env, **self._start_database()}
+        # One world (a shared database) has one admin account and one token key.
+        shared = self.postgres is not None
+        admin_password = secrets.token_urlsafe(18) if shared else None
+        jwt_secret = secrets.token_urlsafe(48) if shared else None
         for index in range(self.spec.mythos):
-            nats_link = self._link(f"nats-{index}", f"127.0.0.1:{self.nats.port}")
             server = MythosServer(self.paths.run_dir, log_dir, name=f"mythos-{index}",
-                                  nats_url=f"nats://127.0.0.1:{nats_link.port}",
-                                  extra_env=self.spec.mythos_env)
+                                  nats_url=self._nats_url(index), extra_env=env,
+                                  admin_password=admin_password, jwt_secret=jwt_secret)
             self._stack.enter_context(server)
             self.mythos.append(server)
             self._link(f"client-{index}", f"127.0.0.1:{server.port}")
         log.info("topology_up", **{k: v for k, v in self.describe().items() if k != "mythos"})
+
+    def _nats_url(self, index: int) -> str:
+        """Mythos ``index``'s NATS_URL: its proxied link to every node, its home node first."""
+        if self.cluster is None:
+            assert self.nats is not None
+            return f"nats://127.0.0.1:{self._link(f'nats-{index}', f'127.0.0.1:{self.nats.port}').port}"
+        nodes = self.cluster.nodes
+        urls = []
+        for step, name in enumerate(nats_link_names(index, len(nodes))):
+            node = nodes[(index + step) % len(nodes)]
+            urls.append(f"nats://127.0.0.1:{self._link(name, f'127.0.0.1:{node.port}').port}")
+        return ",".join(urls)
+
+    def _start_database(self) -> dict[str, str]:
+        """Start the shared database when asked; its URLs for every game server (none for SQLite)."""
+        if self.spec.db != "postgres":
+            return {}
+        from harness.services.postgres import PostgresServer  # needs asyncpg: only with db="postgres"
+
+        self.postgres = self._stack.enter_context(PostgresServer(self.paths.log_dir))
+        return {"DATABASE_URL": self.postgres.url, "NPC_DATABASE_URL": self.postgres.create_database(NPC_DATABASE)}
 
     def _link(self, name: str, upstream: str) -> ProxyInfo:
         info = self.toxiproxy.create_proxy(f"{self.paths.run_id}-{name}"[-60:], upstream)

@@ -9,6 +9,14 @@ from typing import Any, NamedTuple
 from harness.faults.bandwidth import Bandwidth, BandwidthParams
 from harness.faults.base import Fault
 from harness.faults.blackhole import Blackhole, BlackholeParams
+from harness.faults.cluster import (
+    KillNatsLeader,
+    KillNatsLeaderParams,
+    PartitionNatsNode,
+    PartitionNatsNodeParams,
+    StopNatsNode,
+    StopNatsNodeParams,
+)
 from harness.faults.flapping import Flapping, FlappingParams
 from harness.faults.kill import KillMythos, KillMythosParams, KillNats, KillNatsParams
 from harness.faults.latency import Latency, LatencyParams
@@ -38,6 +46,9 @@ FAULTS: Mapping[str, FaultKind] = {
     "kill_nats": FaultKind(KillNatsParams, KillNats),
     "kill_mythos": FaultKind(KillMythosParams, KillMythos),
     "flapping": FaultKind(FlappingParams, Flapping),
+    "partition_nats_node": FaultKind(PartitionNatsNodeParams, PartitionNatsNode),
+    "kill_nats_leader": FaultKind(KillNatsLeaderParams, KillNatsLeader),
+    "stop_nats_node": FaultKind(StopNatsNodeParams, StopNatsNode),
 }
 
 

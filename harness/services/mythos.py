@@ -38,15 +38,18 @@ class MythosServer:
 
     def __init__(self, work_dir: Path, log_dir: Path, *, nats_url: str, name: str = "mythos-0",
                  port: int | None = None, extra_env: Mapping[str, str] | None = None,
-                 start_timeout: float = START_TIMEOUT_S) -> None:
+                 start_timeout: float = START_TIMEOUT_S, admin_password: str | None = None,
+                 jwt_secret: str | None = None) -> None:
         self.name = name
         self.port = port or free_port(HOST)
         self.nats_url = nats_url
         self.start_timeout = start_timeout
         # Absolute: the server runs with its work dir as cwd, so relative paths would resolve twice.
         self.work_dir = (work_dir / name).resolve()
-        self.admin_password = secrets.token_urlsafe(18)
-        self.jwt_secret = secrets.token_urlsafe(48)  # kept across restarts: tokens stay valid
+        # Servers sharing one database share these too: each sets the admin account's password at
+        # start, and one world's tokens are signed with one key.
+        self.admin_password = admin_password or secrets.token_urlsafe(18)
+        self.jwt_secret = jwt_secret or secrets.token_urlsafe(48)  # kept across restarts: tokens stay valid
         self.invites_file = self.work_dir / "invites.json"
         self._invites: list[str] = []
         env = {k: v for k, v in os.environ.items() if k != "MYTHOS_ENV_FILE"}

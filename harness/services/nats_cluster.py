@@ -327,9 +327,7 @@ class NatsCluster:
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def describe(self) -> dict[str, Any]:
-        return {"meta_leader": self.meta_leader(), "nodes": [n.describe() for n in self.nodes],
-                "routes": {name: {"listen": p.listen, "upstream": p.upstream}
-                           for name, p in self.route_proxies.items()}}
+        return {"meta_leader": self.meta_leader(), "nodes": [n.describe() for n in self.nodes]}
 
     def __enter__(self) -> NatsCluster:
         try:

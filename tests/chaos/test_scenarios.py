@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import available_scenarios, load_scenario
-from scenarios import FAST
+from scenarios import CLUSTER, FAST
 from scenarios.base import run_scenario
 from tests.chaos.expectations import summary, violations
 from tests.chaos.session import ChaosSession
@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
 OWN_TESTS = ("nats_breaker", "nats_halfopen_disconnect")
 """Scenarios with a test of their own that asserts more (tests/chaos/test_nats_breaker.py,
 tests/chaos/test_halfopen_disconnect.py, which runs its own eviction workload)."""
-SCENARIOS = [name for name in available_scenarios() if name != "noop"]
+SCENARIOS = [name for name in available_scenarios() if name != "noop" and name not in CLUSTER]
+"""The single-node scenarios; the cluster ones are tests/chaos/cluster's (marker chaos_cluster)."""
 GENERIC = [name for name in SCENARIOS if name not in OWN_TESTS]
 
 

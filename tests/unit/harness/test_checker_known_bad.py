@@ -57,6 +57,14 @@ def recovery(bad: bool) -> Case:
     return TEST, b.drain(10.0).ops, []
 
 
+def failover(bad: bool) -> Case:
+    b = _pair().fault(1.0, 6.0, name="kill_nats_leader", params={"stream": "MYTHOS_CHAT"})
+    b.say(1.5, "alice", 1)
+    if not bad:  # bad: nothing said after the kill ever came back (the servers never failed over)
+        b.recv(2.5, "bob", "alice", 1)
+    return TEST, b.drain(8.0).ops, []
+
+
 def acceptance(bad: bool) -> Case:
     b = _pair().fault(1.0, 3.0)
     b.say(1.5, "alice", 1, "fail", queued=not bad, error="chat_unavailable")
@@ -116,7 +124,7 @@ def timeline(bad: bool) -> Case:
 
 KNOWN_BAD: dict[str, Callable[[bool], Case]] = {
     "delivery": delivery, "duplicates": duplicates, "ordering": ordering, "recovery": recovery,
-    "acceptance": acceptance, "availability": availability, "steady_state": steady_state,
+    "failover": failover, "acceptance": acceptance, "availability": availability, "steady_state": steady_state,
     "transitions": transitions, "replay": replay, "replay_settled": replay_settled,
     "latency": latency, "timeline": timeline,
 }

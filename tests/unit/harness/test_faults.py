@@ -55,14 +55,25 @@ class Service:
         self.events.append("restart")
         return 0.0
 
+    def stop(self) -> None:
+        self.events.append("stop")
+
 
 class Target:
     def __init__(self, toxiproxy: RecordingToxiproxy | None = None) -> None:
         self.toxiproxy = toxiproxy or RecordingToxiproxy()
-        self.services = {"nats": Service(), "mythos-0": Service()}
+        self.services = {"nats": Service(), "mythos-0": Service(),
+                         **{f"nats-{i}": Service() for i in range(3)}}
 
     def proxy_name(self, link: str) -> str:
         return f"proxy-{link}"
+
+    def peer_links(self, node: str) -> list[str]:  # a three-node cluster (ClusterTarget)
+        i = int(node.removeprefix("nats-"))
+        return [f"route-{a}-{b}" for j in range(3) if j != i for a, b in ((i, j), (j, i))]
+
+    def stream_leader(self, stream: str) -> str:
+        return "nats-1"
 
     def service(self, name: str) -> Service:
         return self.services[name]
@@ -80,6 +91,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "kill_nats": {},
     "kill_mythos": {"service": "mythos-0"},
     "flapping": {"link": "nats-0", "period_s": 0.2, "down_s": 0.1},
+    "partition_nats_node": {"node": "nats-1"},
+    "kill_nats_leader": {"stream": "MYTHOS_CHAT"},
+    "stop_nats_node": {"service": "nats-2"},
 }
 
 
@@ -106,7 +120,7 @@ def test_every_fault_heals_even_when_the_scenario_fails(name: str) -> None:
     assert not proxy.toxic_names, "a toxic outlived its fault"
     assert all(proxy.enabled.values()), "a link was left down"
     for service in target.services.values():
-        assert service.events in ([], ["kill", "restart"])
+        assert service.events in ([], ["kill", "restart"], ["stop", "restart"])
 
 
 def test_blackhole_is_a_zero_timeout_toxic_on_both_directions() -> None:

@@ -218,7 +218,7 @@ def test_pending_rows_are_listed_and_do_not_fail_the_gate(reports: Path) -> None
     result = gate(reports)
     assert result.exit_code == 0, result.output
     assert "pending server_cpu_us_per_look: not gated yet (9 x echo floor" in result.output
-    assert "pending cluster_failover_s: not gated yet (not measured" in result.output
+    assert "pending cross_server_eviction_s: not gated yet (not measured" in result.output
     assert result.output.count("pending ") == len(PENDING)
 
 

@@ -28,12 +28,15 @@ def test_scenario_module_is_consistent(name: str) -> None:
     assert test.schedule.windows, "a chaos scenario without a fault is the noop test"
     assert test.schedule.total_s + SETUP_ALLOWANCE_S < MAX_SCENARIO_S
     links = {f"{kind}-{i}" for kind in ("nats", "client") for i in range(test.topology.mythos)}
-    services = {"nats", *(f"mythos-{i}" for i in range(test.topology.mythos))}
+    nodes = {f"nats-{i}" for i in range(test.topology.nats_cluster)} if test.topology.nats_cluster > 1 else set()
+    services = {*(nodes or {"nats"}), *(f"mythos-{i}" for i in range(test.topology.mythos))}
     for window in test.schedule.windows:
         if "link" in window.params:
             assert window.params["link"] in links
         if "service" in window.params:
             assert window.params["service"] in services
+        if "node" in window.params:
+            assert window.params["node"] in nodes
 
 
 def test_noop_is_fault_free_and_overridable() -> None:

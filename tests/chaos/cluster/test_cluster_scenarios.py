@@ -1,0 +1,99 @@
+"""The cluster scenarios run for real: three nats-server nodes with routes through Toxiproxy, one
+PostgreSQL, three game servers each homed on its own node, players on all three chatting.
+
+Each run is held to every expectation of the single-node scenarios (tests.chaos.expectations:
+no acknowledged line lost, no duplicates, DLQ accounted and replayed, recovery after every heal,
+steady state around every fault) and to what its fault must have done:
+
+- nats_node_kill: the node killed led the chat stream, and every game server failed over
+  (``cluster_failover_s`` measured for each, within the spec);
+- nats_node_partition: the cut-off node's game server felt it (lines it could not get through
+  the majority were queued, not acknowledged), and everybody's chat came back after the heal;
+- nats_rolling_restart: each of the three nodes was stopped and came back healthy.
+
+``-m chaos_cluster`` selects them; nothing else does (see conftest.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from harness.cli import load_scenario
+from harness.history import NEMESIS, F, load_history
+from harness.kpi import compare, spec_for
+from harness.results import ScenarioResult
+from scenarios import CLUSTER
+from scenarios.base import run_scenario
+from tests.chaos.expectations import summary, violations
+from tests.chaos.session import ChaosSession
+
+pytestmark = [pytest.mark.chaos_cluster, pytest.mark.timeout(480)]
+
+SERVERS = {"mythos-0", "mythos-1", "mythos-2"}
+
+
+def _failover(result: ScenarioResult) -> list[str]:
+    failover = result.checks.get("failover", {})
+    rows = failover.get("per_server") or []
+    problems = []
+    if {r["server"] for r in rows if r.get("failover_s") is not None} != SERVERS:
+        problems.append(f"cluster_failover_s not measured for every game server: {rows}")
+    if not any(r.get("killed") for r in rows):
+        problems.append(f"the history does not say which node was killed: {rows}")
+    value, spec = failover.get("cluster_failover_s"), spec_for("cluster_failover_s")
+    if value is None or not compare(float(value), spec.comparator, spec.threshold):
+        problems.append(f"cluster_failover_s = {value}, spec {spec.comparator} {spec.threshold} "
+                        f"(per server {[(r['server'], r['failover_s']) for r in rows]})")
+    return problems
+
+
+def _partition_felt(result: ScenarioResult) -> list[str]:
+    """The cut-off node's game server could not get lines through: some were queued, none lost."""
+    _, ops = load_history(Path(result.history))
+    window = next((op for op in ops if op.process == NEMESIS and op.f == F.START and op.type == "ok"), None)
+    healed = next((op.time for op in ops if op.process == NEMESIS and op.f == F.HEAL and op.type == "ok"), None)
+    if window is None or healed is None:
+        return ["the partition never started or never healed"]
+    node = str((window.value or {}).get("params", {}).get("node", ""))
+    home = f"mythos-{node.removeprefix('nats-')}"
+    players = {str(op.process) for op in ops if op.f == F.CONNECT and op.type == "ok"
+               and (op.value or {}).get("server") == home}
+    queued = [op for op in ops if op.f == F.SAY and op.type == "fail" and op.process in players
+              and window.time <= op.time <= healed + 3.0 and (op.value or {}).get("queued")]
+    print(f"{result.scenario}: {len(queued)} lines of {home}'s players queued while {node} was cut off")
+    return [] if queued else [f"no line of {home} (homed on {node}) was queued: the partition cut nothing"]
+
+
+def _every_node_restarted(result: ScenarioResult) -> list[str]:
+    _, ops = load_history(Path(result.history))
+    healed = {str((op.value or {}).get("params", {}).get("service")) for op in ops
+              if op.process == NEMESIS and op.f == F.HEAL and op.type == "ok"}
+    return [] if healed == {"nats-0", "nats-1", "nats-2"} else [f"nodes restarted and healthy: {sorted(healed)}"]
+
+
+EXTRA: dict[str, Callable[[ScenarioResult], list[str]]] = {
+    "nats_node_kill": _failover,
+    "nats_node_partition": _partition_felt,
+    "nats_rolling_restart": _every_node_restarted,
+}
+
+
+def test_every_cluster_scenario_has_its_own_expectations() -> None:
+    assert set(EXTRA) == set(CLUSTER)
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.cluster_scenario(n), id=n) for n in CLUSTER])
+def test_cluster_scenario_holds_the_chaos_kpis(name: str, reports_dir: Path, chaos_session: ChaosSession) -> None:
+    check = f"{name}: what its fault must have done"
+    chaos_session.fail(check)  # until shown otherwise: a run that raises must not pass it
+    result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
+    extra = EXTRA[name](result)
+    failover = result.checks.get("failover", {})
+    print(f"{summary(result)}; failover {failover.get('per_server')}")
+    if not extra:
+        chaos_session.passed(check)
+    problems = [*violations(result), *extra]
+    assert not problems, "\n".join([summary(result), *problems])
