@@ -165,8 +165,8 @@ async def test_evicted_server_no_longer_writes_the_players_room(world: list[Clus
                 "A knows B holds the player",
             )
             refused = await http_command(client, a, token, "go north")
-            assert refused.status_code == 200, refused.text
-            assert refused.json()["data"]["error_type"] == "session_elsewhere"
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error_type"] == "session_elsewhere"
             player = await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(b.services.db.get_player(player_id), _loop_of(b))
             )
@@ -191,3 +191,24 @@ async def test_reconnect_of_the_held_session_does_not_write_the_registry(world: 
             reply = await again.command("look")
             assert reply.get("event_type") == "command_result", reply
     assert a.services.metrics.get_cluster_metrics()["session_claims"] == claims_before + 1
+
+
+async def test_http_commands_run_only_where_the_session_is_held(world: list[ClusterServer]) -> None:
+    """The rate budget is per player: a server that does not hold the player's session refuses
+    every HTTP command (409 session_elsewhere), so hopping servers over HTTP buys no second budget;
+    the holder runs them."""
+    a, b = world
+    token = await register(a, unique_name("hopper"), PASSWORD)
+    async with httpx.AsyncClient(timeout=10) as client, ws_player(a.ws_url, token, "held-on-a") as on_a:
+        await on_a.until_event("room_state")
+        player_id = await _player_id(a, token)
+        await wait_until(
+            lambda: b.services.sessions is not None and b.services.sessions.owner_of(player_id) is not None,
+            "B saw A's claim",
+        )
+        elsewhere = await http_command(client, b, token, "look")
+        assert elsewhere.status_code == 409, elsewhere.text
+        assert elsewhere.json()["error_type"] == "session_elsewhere"
+        assert "another server" in elsewhere.json()["message"]
+        here = await http_command(client, a, token, "look")
+        assert here.status_code == 200, here.text
