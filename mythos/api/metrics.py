@@ -40,4 +40,6 @@ async def json_metrics(services: ServicesDep, _admin: AdminPlayer) -> dict[str, 
     body["nats"]["mode"] = services.nats.mode
     if services.audit is not None:
         body["audit"] = services.audit.status()  # beside the spec's keys, not inside them
+    if services.sessions is not None:
+        body["cluster"] = services.metrics.get_cluster_metrics()  # several servers only (ADR-006)
     return body

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from mythos.realtime.websocket import CLOSE_EVICTED
-from tests.factories import PASSWORD, unique_name
+from tests.factories import ADMIN_PASSWORD, PASSWORD, unique_name
 from tests.integration.cluster.conftest import ClusterServer, http_command, p95, register, wait_until
 from tests.integration.realtime_clients import WSPlayer, ws_player
 
@@ -212,3 +212,14 @@ async def test_http_commands_run_only_where_the_session_is_held(world: list[Clus
         assert "another server" in elsewhere.json()["message"]
         here = await http_command(client, a, token, "look")
         assert here.status_code == 200, here.text
+
+
+async def test_admin_metrics_json_carries_the_cluster_counters(world: list[ClusterServer]) -> None:
+    a, _b = world
+    async with httpx.AsyncClient(base_url=a.http_url, timeout=10) as client:
+        login = await client.post("/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        token = login.json()["access_token"]
+        body = (await client.get("/api/metrics", headers={"Authorization": f"Bearer {token}"})).json()
+    assert body["cluster"] == a.services.metrics.get_cluster_metrics()
+    assert "session_claims" in body["cluster"]
