@@ -60,13 +60,13 @@ def up(mythos_count: int, no_jetstream: bool, seconds: float | None, containers:
     from harness.paths import RunPaths
     from harness.topology import Topology, TopologySpec
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         spec = TopologySpec(mythos=mythos_count, jetstream=not no_jetstream, containers=containers,
                             nats_cluster=nats_cluster, db="postgres" if db == "postgres" else "sqlite")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with Topology(spec, RunPaths.new("up", reports)) as topology:
         click.echo(json.dumps(topology.describe(), indent=2))
         click.echo("Up. Ctrl-C stops everything.", err=True)

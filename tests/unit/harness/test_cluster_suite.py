@@ -94,3 +94,10 @@ def test_harness_chaos_lists_the_cluster_scenarios_and_keeps_them_out_of_the_def
     for name in CLUSTER:
         assert load_scenario(name).topology.nats_cluster == 3
         assert suite_of(load_scenario(name).describe()["topology"]) == CLUSTER_SUITE
+
+
+def test_harness_up_refuses_a_cluster_it_cannot_start_before_starting_anything(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["up", "--nats-cluster", "3", "--no-jetstream", "--reports", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "a NATS cluster runs JetStream" in result.output
+    assert not (tmp_path / "runs").exists()
