@@ -1,7 +1,7 @@
 # The README's two commands. Both run setup first; setup is idempotent.
 #   make test    the default test command (CI): lint + fast suites, well under 30 minutes
 #   make verify  the main job: every suite at full strength, the KPI report and the release gate
-.PHONY: setup test verify lint core client load abuse e2e chaos bench selftest report gate clean
+.PHONY: setup test verify verify-cluster lint core client load abuse e2e chaos cluster bench selftest report gate clean
 
 SUITE := scripts/run_suite.sh
 HARNESS := .venv/bin/harness
@@ -17,7 +17,11 @@ test: setup
 verify:
 	@bash scripts/verify.sh
 
-lint core client load abuse e2e chaos bench selftest: setup
+# The cluster scenarios (three game servers, a NATS cluster, PostgreSQL); see scripts/verify_cluster.sh.
+verify-cluster:
+	@bash scripts/verify_cluster.sh
+
+lint core client load abuse e2e chaos cluster bench selftest: setup
 	@bash $(SUITE) $@
 
 report:

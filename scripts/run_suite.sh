@@ -104,6 +104,11 @@ case "$suite" in
     if [ "$full" = "--full" ]; then marker=abuse; fi
     pytest_suite abuse tests/abuse -m "$marker" -p no:cacheprovider -q
     ;;
+  cluster)
+    # One world on three game servers, a 3-node NATS JetStream cluster and one PostgreSQL: the
+    # cluster scenarios (`make verify-cluster`, a few minutes). Writes reports/kpi/cluster.json.
+    pytest_suite cluster tests/chaos/cluster -m chaos_cluster -p no:cacheprovider -q
+    ;;
   selftest)
     # Seeded faults, each in a scratch copy of the tree: every one must turn its suite red.
     "$PY" -m harness.cli selftest
