@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness.cluster.checks import ONE_WORLD_CHECKERS
 from harness.history import NEMESIS, F, Op, dlq_entry_token
 from harness.kpi import compare, spec_for
 
@@ -923,6 +924,7 @@ CHECKERS: Mapping[str, Checker] = {
     "replay_settled": replay_settled,
     "latency": latency,
     "timeline": timeline,
+    **ONE_WORLD_CHECKERS,  # sessions, alias_propagation, rate_budget, rooms (harness.cluster.checks)
 }
 """Every checker by name; scenarios pick the ones their expectations need."""
 

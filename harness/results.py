@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker import percentile
+from harness.cluster.kpis import one_world_kpis
 from harness.history import dlq_entry_body
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, write_suite
 
@@ -45,6 +46,8 @@ NON_KPI_CHECKS: tuple[tuple[str, str], ...] = (
     ("replay_settled", "DLQ after replay"),
     ("latency", "reception before send"),
     ("timeline", "reception of a line never said"),
+    ("rate_budget", "cluster-wide rate budget"),
+    ("rooms", "rooms through the database outage"),
 )
 """Checks whose failure is not a KPI value: each failed one vetoes the suite's KPIs, by name."""
 
@@ -290,12 +293,16 @@ def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> l
     own figures stay in the evidence, and each scenario's test asserts them alone, so a lossy
     scenario cannot hide behind clean ones. The cluster suite adds ``cluster_failover_s`` (not
     measured when none of its scenarios killed a node); the chaos suite reports it only when one
-    of its scenarios did, so a single-node run never stands in for the cluster's figure.
+    of its scenarios did, so a single-node run never stands in for the cluster's figure. The
+    cluster suite also reports the one-world KPIs (harness.cluster.kpis: double_sessions,
+    cross_server_eviction_s, alias_propagation_ms; not measured when no run measured them).
     """
     kpis = [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
             _pooled_replay(results), *_pooled_recovery(results)]
     if suite == CLUSTER_SUITE or any(r.check("failover", "applicable") for r in results):
         kpis.append(_pooled_failover(results))
+    if suite == CLUSTER_SUITE:
+        kpis.extend(one_world_kpis(results))
     return kpis
 
 

@@ -3,7 +3,11 @@
 Roles:
 
 - **services**: :class:`harness.topology.Topology` (nats-server, toxiproxy, mythos x N);
-- **client**: :class:`harness.client.ScenarioPlayer`, real accounts over real WebSockets;
+- **client**: :class:`harness.client.ScenarioPlayer`, real accounts over real WebSockets (a
+  :class:`harness.cluster.failover_player.FailoverPlayer` with ``failover``: it plays on another
+  server while its own is down);
+- **workloads**: more clients beside the chat, by name (:mod:`harness.cluster.workloads`: split
+  logins, alias changes, a flood that switches servers, players walking through a database outage);
 - **nemesis**: the fault windows of the schedule (:func:`harness.schedule.run_nemesis`);
 - **schedule**: :class:`harness.schedule.Schedule`, the workload's pace and the fault windows;
 - **checker**: the named checkers of :mod:`harness.checker`, run on the saved history.
@@ -30,6 +34,9 @@ import structlog
 
 from harness.checker import CHECKERS, run_checks
 from harness.client import ScenarioPlayer, probe_health
+from harness.cluster.context import WorkloadContext
+from harness.cluster.failover_player import FailoverPlayer
+from harness.cluster.workloads import WORKLOADS, run_workloads
 from harness.history import F, History, dlq_entry_token, message_token
 from harness.metrics_probe import fetch_sample
 from harness.paths import DEFAULT_REPORTS, RunPaths
@@ -69,6 +76,11 @@ class ChaosTest:
     """Mythos delivers a speaker's own line back through NATS, so the speaker is a recipient too."""
     replay_dlq: bool = True
     """After the drain, replay every server's DLQ through the admin API and check each line lands."""
+    workloads: tuple[str, ...] = ()
+    """Workloads beside the chat (harness.cluster.workloads), run one after another from the first
+    steady state; their checkers read what they recorded."""
+    failover: bool = False
+    """Players know every game server and reconnect to the next one when theirs cannot take them."""
 
     def __post_init__(self) -> None:
         if len(self.players) > len(PLAYER_NAMES):
@@ -78,11 +90,14 @@ class ChaosTest:
         unknown = [c for c in self.checkers if c not in CHECKERS]
         if unknown:
             raise ValueError(f"unknown checkers {unknown}")
+        unknown = [w for w in self.workloads if w not in WORKLOADS]
+        if unknown:
+            raise ValueError(f"unknown workloads {unknown}; known: {sorted(WORKLOADS)}")
 
     def describe(self) -> dict[str, Any]:
         """The history header: enough for ``harness analyze`` to re-check the run."""
         return {"name": self.name, "evidence": self.evidence, "echo_to_sender": self.echo_to_sender,
-                "replay_dlq": self.replay_dlq,
+                "replay_dlq": self.replay_dlq, "workloads": list(self.workloads), "failover": self.failover,
                 "players": list(self.players), "checkers": list(self.checkers),
                 "player_servers": {name: f"mythos-{index}"
                                    for name, index in zip(PLAYER_NAMES, self.players, strict=False)},
@@ -125,12 +140,22 @@ class _Run:
     async def setup(self) -> None:
         for name, index in zip(PLAYER_NAMES, self.test.players, strict=False):
             server = self.topology.mythos[index]
-            player = ScenarioPlayer(name, self.topology.client_url(index), self.history,
-                                    invite_code=server.take_invite(), server=server.name)
+            player = self._player(name, index)
             await player.register_and_login()
             if not await player.connect():
                 raise RuntimeError(f"{name} could not connect to {server.name} before any fault")
             self.players.append(player)
+
+    def _player(self, name: str, index: int) -> ScenarioPlayer:
+        """A player homed on mythos ``index``; with ``failover`` it knows the others, in order after it."""
+        server, url = self.topology.mythos[index], self.topology.client_url(index)
+        if not self.test.failover:
+            return ScenarioPlayer(name, url, self.history, invite_code=server.take_invite(), server=server.name)
+        count = len(self.topology.mythos)
+        order = [(index + step) % count for step in range(count)]
+        return FailoverPlayer(name, url, self.history, invite_code=server.take_invite(), server=server.name,
+                              servers=tuple((self.topology.mythos[i].name, self.topology.client_url(i))
+                                            for i in order))
 
     async def teardown(self) -> None:
         for player in self.players:
@@ -240,6 +265,9 @@ class _Run:
             until = origin + schedule.duration_s
             tasks = [asyncio.create_task(self._player_loop(p, until)) for p in self.players]
             tasks.append(asyncio.create_task(self._health_loop(until)))
+            if self.test.workloads:
+                context = WorkloadContext.of(self.topology, self.history, until)
+                tasks.append(asyncio.create_task(run_workloads(self.test.workloads, context)))
             nemesis = asyncio.create_task(run_nemesis(schedule, self.topology, self.history,
                                                       steady_state=self.steady_state, origin=origin))
             try:

@@ -23,6 +23,7 @@ from harness.faults.latency import Latency, LatencyParams
 from harness.faults.limit_data import LimitData, LimitDataParams
 from harness.faults.partition import Partition, PartitionParams
 from harness.faults.reset_peer import ResetPeer, ResetPeerParams
+from harness.faults.service import StopService, StopServiceParams
 from harness.faults.slicer import Slicer, SlicerParams
 from harness.faults.slow_close import SlowClose, SlowCloseParams
 
@@ -49,6 +50,7 @@ FAULTS: Mapping[str, FaultKind] = {
     "partition_nats_node": FaultKind(PartitionNatsNodeParams, PartitionNatsNode),
     "kill_nats_leader": FaultKind(KillNatsLeaderParams, KillNatsLeader),
     "stop_nats_node": FaultKind(StopNatsNodeParams, StopNatsNode),
+    "stop_service": FaultKind(StopServiceParams, StopService),
 }
 
 

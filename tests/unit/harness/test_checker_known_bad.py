@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from harness.checker import CHECKERS, run_checks
+from harness.cluster.ops import W
 from harness.history import F, Op
 from tests.unit.harness.builders import HistoryBuilder, dlq_entry
+from tests.unit.harness.cluster_histories import alias_case, rate_case, rooms_case, sessions_case
 
 Case = tuple[dict[str, Any], list[Op], list[dict[str, Any]]]
 TEST: dict[str, Any] = {"name": "known-bad", "echo_to_sender": False}
@@ -127,6 +129,8 @@ KNOWN_BAD: dict[str, Callable[[bool], Case]] = {
     "failover": failover, "acceptance": acceptance, "availability": availability, "steady_state": steady_state,
     "transitions": transitions, "replay": replay, "replay_settled": replay_settled,
     "latency": latency, "timeline": timeline,
+    # The one-world checkers (harness.cluster.checks); their histories are in cluster_histories.py.
+    "sessions": sessions_case, "alias_propagation": alias_case, "rate_budget": rate_case, "rooms": rooms_case,
 }
 
 
@@ -145,7 +149,7 @@ def test_the_known_bad_history_is_refused_and_its_good_twin_accepted(name: str) 
 
 
 def test_the_known_bad_histories_use_the_recorded_vocabulary() -> None:
-    known = {v for k, v in vars(F).items() if k.isupper()}
+    known = {v for vocabulary in (F, W) for k, v in vars(vocabulary).items() if k.isupper()}
     for build in KNOWN_BAD.values():
         _, ops, _ = build(True)
         assert {op.f for op in ops} <= known

@@ -94,6 +94,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "partition_nats_node": {"node": "nats-1"},
     "kill_nats_leader": {"stream": "MYTHOS_CHAT"},
     "stop_nats_node": {"service": "nats-2"},
+    "stop_service": {"service": "mythos-0"},
 }
 
 

@@ -25,11 +25,13 @@ def test_scenario_module_is_consistent(name: str) -> None:
     assert isinstance(test, ChaosTest)
     assert test.name == name
     assert test.evidence == f"scenarios/{name}.py"
-    assert test.schedule.windows, "a chaos scenario without a fault is the noop test"
+    # split_login has no fault: its workloads' races are the stress (harness.cluster).
+    assert test.schedule.windows or test.workloads, "a chaos scenario without a fault or a workload is the noop test"
     assert test.schedule.total_s + SETUP_ALLOWANCE_S < MAX_SCENARIO_S
     links = {f"{kind}-{i}" for kind in ("nats", "client") for i in range(test.topology.mythos)}
     nodes = {f"nats-{i}" for i in range(test.topology.nats_cluster)} if test.topology.nats_cluster > 1 else set()
-    services = {*(nodes or {"nats"}), *(f"mythos-{i}" for i in range(test.topology.mythos))}
+    services = {*(nodes or {"nats"}), *(f"mythos-{i}" for i in range(test.topology.mythos)),
+                *({"postgres"} if test.topology.db == "postgres" else set())}
     for window in test.schedule.windows:
         if "link" in window.params:
             assert window.params["link"] in links
