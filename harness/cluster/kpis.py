@@ -101,9 +101,9 @@ def _aliases(results: Sequence[Run]) -> KPIResult:
     names = ", ".join(sorted({scenario for scenario, _ in sections}))
     return kpi_from_catalogue(
         "alias_propagation_ms", p95(samples),
-        f"p95 of {len(samples)} alias changes (definitions and removals through one server's HTTP command "
-        f"path), from its acknowledgement to another server's first reply showing the change; max "
-        f"{max(samples):.1f} ms; in {names}", sample=len(samples))
+        f"p95 of {len(samples)} alias changes (definitions and removals in a session on one server), from "
+        f"that server's acknowledgement to the first reply showing the change on the next server, the "
+        f"session moved there; max {max(samples):.1f} ms; in {names}", sample=len(samples))
 
 
 def one_world_kpis(results: Sequence[Run]) -> list[KPIResult]:

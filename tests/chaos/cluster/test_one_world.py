@@ -123,6 +123,15 @@ def _database_outage_held(result: ScenarioResult) -> list[str]:
     return problems
 
 
+def _chat_violations(result: ScenarioResult) -> list[str]:
+    """The chaos expectations; a run without a fault window (split_login) has nothing to recover
+    from, so its recovery figure is rightly not measured (the recovery checker says valid)."""
+    faulted = bool(result.schedule.get("windows"))
+    return [p for p in violations(result)
+            if faulted or not (p.startswith("nats_recovery_s not measured") and _section(result, "recovery").get(
+                "valid") is True)]
+
+
 EXTRA: dict[str, Callable[[ScenarioResult], list[str]]] = {
     "split_login": _split_login,
     "mythos_rolling_restart": _every_server_restarted_and_players_moved,
@@ -144,5 +153,5 @@ def test_one_world_scenario_holds_its_guarantees(name: str, reports_dir: Path, c
     extra = EXTRA[name](result)
     if not extra:
         chaos_session.passed(check)
-    problems = [*violations(result), *extra]
+    problems = [*_chat_violations(result), *extra]
     assert not problems, "\n".join([summary(result), *dict.fromkeys(problems)])
