@@ -100,8 +100,9 @@ def sessions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
 
     A round settles (one side closed by its server, or the settle time passed) and then asks
     each side a command: a side that answers is live. Two live sides are a double session; none
-    is a round that lost the player. In a sequential round the newer login must be the one that
-    survives. The eviction time of a round is the loser's eviction minus the start of the
+    is a round that lost the player. The other side must have been evicted (``session_evicted``
+    or close 4409) or refused, not closed some other way. In a sequential round the newer login
+    must be the one that survives. The eviction time of a round is the loser's eviction minus the start of the
     survivor's connect; ``cross_server_eviction_s`` is their p95 over every round of both kinds.
     """
     active = _applies(test, history, SESSION_WORKLOADS)
@@ -110,7 +111,7 @@ def sessions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     problems = _workload_problems(test, history, active)
     planned = sum(int(plan.get("rounds", 0)) for w in active for plan in plans(history, w))
     rounds = _session_rounds(history)
-    double, empty, wrong_winner, unsettled = [], [], [], []
+    double, empty, wrong_winner, unsettled, unexplained = [], [], [], [], []
     times: dict[str, list[float]] = defaultdict(list)
     outcomes: Counter[str] = Counter()
     for (workload, number), entry in sorted(rounds.items()):
@@ -132,6 +133,8 @@ def sessions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
                 wrong_winner.append(label)
             if loser["evicted"] is not None:
                 times[str(entry["kind"])].append(round(loser["evicted"] - survivor["invoked"], 4))
+            elif loser["outcome"] != "refused":
+                unexplained.append(label)
     settled = len(rounds) - len(unsettled)
     if settled < planned:
         problems.append(f"{settled} of {planned} planned login rounds settled")
@@ -144,6 +147,9 @@ def sessions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         problems.append(f"{len(empty)} rounds left no live session: {empty[:MAX_LISTED]}")
     if wrong_winner:
         problems.append(f"{len(wrong_winner)} sequential rounds kept the older login: {wrong_winner[:MAX_LISTED]}")
+    if unexplained:
+        problems.append(f"{len(unexplained)} rounds ended a session neither evicted (session_evicted / 4409) nor "
+                        f"refused: {unexplained[:MAX_LISTED]}")
     valid: bool | str
     if problems:
         valid = False
@@ -153,7 +159,7 @@ def sessions(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         valid = _spec_valid("cross_server_eviction_s", figure)
     return {"valid": valid, "applicable": True, "complete": complete, "workloads": active, "planned_rounds": planned,
             "rounds": settled, "double_sessions": len(double), "no_session_rounds": len(empty),
-            "wrong_winner": len(wrong_winner), "unsettled": unsettled[:MAX_LISTED],
+            "wrong_winner": len(wrong_winner), "unexplained": len(unexplained), "unsettled": unsettled[:MAX_LISTED],
             "outcomes": dict(sorted(outcomes.items())),
             "eviction_s": {kind: times[kind] for kind in sorted(times)},
             "eviction_p95_s": {kind: p95(times[kind]) for kind in sorted(times)},

@@ -4,7 +4,8 @@
 Each figure is drawn from the checker sections the runs saved (``sessions``,
 ``alias_propagation``), never from a constant: rounds are summed, eviction times and alias
 samples pooled and their p95 taken. Rounds that ended with no live session, or with the older of
-two sequential logins alive, veto ``double_sessions``: exactly one session is the guarantee. A
+two sequential logins alive, or with a session ended neither by eviction nor by refusal, veto
+``double_sessions``: exactly one session, the other evicted or refused, is the guarantee. A
 run whose checker found its workload incomplete (fewer rounds or samples than planned, a
 workload that raised) leaves the figure not measured, so a short run cannot pass for a full
 one. No run of the workload at all: not measured either.
@@ -68,14 +69,16 @@ def _sessions(results: Sequence[Run]) -> list[KPIResult]:
                          for kind, times in sorted(by_kind.items()) if times)
     names = ", ".join(sorted({scenario for scenario, _ in sections}))
     wrong = sum(int(s.get("wrong_winner") or 0) for _, s in sections)
+    unexplained = sum(int(s.get("unexplained") or 0) for _, s in sections)
     double_kpi = kpi_from_catalogue(
         "double_sessions", double,
         f"{double} of {rounds} login rounds left two live sessions ({empty} left none, {wrong} kept the older "
         f"login) in {names}", sample=rounds)
-    if empty or wrong:
-        # Not two sessions, but not exactly one either: the guarantee failed without raising the count.
-        double_kpi = dataclasses.replace(double_kpi, vetoed=f"{empty} rounds left no live session, {wrong} "
-                                                            f"sequential rounds kept the older login")
+    if empty or wrong or unexplained:
+        # Not two sessions, but not the guarantee either: it failed without raising the count.
+        double_kpi = dataclasses.replace(double_kpi, vetoed=(
+            f"{empty} rounds left no live session, {wrong} sequential rounds kept the older login, "
+            f"{unexplained} ended a session neither evicted nor refused"))
     if not pooled:
         eviction = kpi_from_catalogue("cross_server_eviction_s", None,
                                       f"not measured: no session was evicted in {rounds} rounds ({names})")

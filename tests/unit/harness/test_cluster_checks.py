@@ -72,6 +72,14 @@ def test_a_round_that_lost_the_player_and_an_older_login_that_survived_are_refus
     assert kpi.value == 0 and not kpi.passed and kpi.vetoed  # not two sessions, but not one either
 
 
+def test_a_loser_closed_without_an_eviction_or_a_refusal_is_refused() -> None:
+    b = ClusterHistory().plan(0.0, "split_login", rounds=1).race(1.0, 0, loser="a")
+    b.ops = [op for op in b.ops if op.f != W.EVICTED]  # side a just went away: no notice, no 4409
+    result = sessions({"workloads": ["split_login"]}, b.ops, [])
+    assert result["valid"] is False and result["unexplained"] == 1
+    assert result["double_sessions"] == 0
+
+
 def test_fewer_rounds_than_planned_is_incomplete_and_leaves_the_kpis_not_measured() -> None:
     b = ClusterHistory().plan(0.0, "split_login", rounds=100).race(1.0, 0)
     result = sessions({"workloads": ["split_login"]}, b.ops, [])
