@@ -31,5 +31,5 @@ SCENARIO = noop_test(
     topology=TopologySpec(mythos=3, nats_cluster=3, db="postgres", mythos_env={**FAST_DETECTION_ENV, **RATE_ENV}),
     players=(0, 1, 2),
     workloads=("split_login", "sequential_eviction", "alias_propagation", "rate_switch"),
-    schedule=Schedule(duration_s=55.0, settle_s=3.0),
+    schedule=Schedule(duration_s=48.0, settle_s=3.0),
 )
