@@ -33,7 +33,7 @@ __all__ = ["SAMPLES", "alias_propagation"]
 log = structlog.get_logger(__name__)
 
 SAMPLES = 40
-"""Twenty definitions and twenty removals (the brief asks for at least 30 samples)."""
+"""Twenty definitions and twenty removals: a p95 needs at least 30 samples (checks.MIN_ALIAS_SAMPLES)."""
 POLL_S = 0.01
 PROBE_TIMEOUT_S = 3.0
 """A change B has not shown by then did not propagate (the spec is 1 s)."""
