@@ -211,11 +211,11 @@ class TokenService:
             raise AuthError(str(exc)) from exc
 
 
-MAX_CONCURRENT_HASHES = max(1, (os.cpu_count() or 2) - 1)
-"""argon2 releases the GIL and keeps a core busy per hash: a slot per core but one, so a login
-flood cannot take the core the event loop needs for the players already in the game. On two
-cores (`harness abuse login_flood`, a busy machine) compliant players' p99 was 122 and 392 ms
-with one slot against 332 and 489 ms with two."""
+MAX_CONCURRENT_HASHES = 2
+"""Two argon2 slots. One slot (a core left to the event loop) halved the compliant players' p99
+during `harness abuse login_flood` on two cores, but the full load suite's registration bursts
+then met `login_busy` (connection_success_rate 0.67 in `make verify`): a burst of new players
+needs the second slot until registration waits out Retry-After like a real client."""
 
 
 class AuthService:
