@@ -1,10 +1,17 @@
-"""`create_app(config)`: the FastAPI application; its lifespan starts and stops every service."""
+"""`create_app(config)`: the FastAPI application; its lifespan starts and stops every service.
+
+`serve_app` runs it under uvicorn with a graceful stop that drains the game first: uvicorn's own
+shutdown closes every WebSocket (1012) as soon as it stops listening and runs the lifespan
+shutdown only after that, so a drain in the lifespan would find the sockets already gone.
+"""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from fastapi import FastAPI
 
 from mythos import __version__
@@ -14,7 +21,9 @@ from mythos.config import AppConfig, get_config
 from mythos.observability.logging import configure_logging
 from mythos.services import AppServices, build_services
 
-__all__ = ["app_factory", "create_app"]
+__all__ = ["DrainingServer", "app_factory", "create_app", "serve_app"]
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the app did not start
 
 
 def create_app(config: AppConfig, *, security: CommandSecurity | None = None) -> FastAPI:
@@ -45,3 +54,35 @@ def app_factory() -> FastAPI:
 def services_of(app: FastAPI) -> AppServices:
     services: AppServices = app.state.services
     return services
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, with the game drained between "stop listening" and "close connections".
+
+    On SIGTERM uvicorn stops listening, then tells each connection to shut down (a WebSocket is
+    closed with 1012 at once, whatever it is doing), then runs the lifespan shutdown. Here the
+    listeners close first (new players go to another server), then `AppServices.drain` lets the
+    commands in flight finish, writes their replies and closes the sockets itself; uvicorn's
+    shutdown then finds them closed, and the lifespan stops NATS and the database.
+    """
+
+    def __init__(self, config: uvicorn.Config, services: AppServices) -> None:
+        super().__init__(config)
+        self.services = services
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in getattr(self, "servers", []):
+            server.close()
+        if not self.force_exit:  # a second Ctrl-C skips the drain, as it skips uvicorn's wait
+            await self.services.drain()
+        await super().shutdown(sockets)
+
+
+def serve_app(app: FastAPI, host: str, port: int) -> None:
+    """Run `app` on host:port until SIGTERM/SIGINT, with the graceful stop above."""
+    server = DrainingServer(
+        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False), services_of(app)
+    )
+    server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)

@@ -71,10 +71,8 @@ def main() -> None:
 @env_file_option
 @click.option("--with-nats", is_flag=True, help="Start a local nats-server (JetStream) for play.")
 def serve(env_file: Path | None, with_nats: bool) -> None:
-    """Start the game server on SERVER_HOST:SERVER_PORT."""
-    import uvicorn
-
-    from mythos.app import create_app
+    """Start the game server on SERVER_HOST:SERVER_PORT; SIGTERM stops it gracefully (drained)."""
+    from mythos.app import create_app, serve_app
     from mythos.local_nats import LocalNatsServer
     from mythos.observability.logging import configure_logging
 
@@ -90,7 +88,7 @@ def serve(env_file: Path | None, with_nats: bool) -> None:
             click.echo(f"nats-server (JetStream) on {nats.url}, pid {nats.process.pid if nats.process else '?'}")
             config = _load(env_file, nats={"url": nats.url, "enabled": True})
         app = create_app(config)
-        uvicorn.run(app, host=config.server.host, port=config.server.port, log_config=None, access_log=False)
+        serve_app(app, config.server.host, config.server.port)
 
 
 @main.command()

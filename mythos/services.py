@@ -13,6 +13,7 @@ from mythos.commands.aliases import AliasStorage
 from mythos.commands.audit import AuditLogger
 from mythos.commands.context import GameServices
 from mythos.commands.security import CommandSecurity
+from mythos.commands.security_service import CommandSecurityService
 from mythos.commands.security_setup import build_command_security
 from mythos.config import AppConfig
 from mythos.db import Database
@@ -27,6 +28,7 @@ from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.dlq_admin import dlq_dir
 from mythos.realtime.nats_service import NATSService
 from mythos.realtime.presence import Presence
+from mythos.realtime.rate_handoff import RateHandoff
 from mythos.realtime.session_registry import SessionRegistry
 from mythos.world import World, load_world
 
@@ -42,8 +44,12 @@ class ClusterServices:
     registry: SessionRegistry
     presence: Presence
     aliases: AliasInvalidation
+    # The rate window follows the session; None when the server runs another CommandSecurity.
+    rate: RateHandoff | None = None
 
     async def start(self) -> None:
+        if self.rate is not None:
+            await self.rate.start()
         await self.registry.start()
         await self.presence.start()
         await self.aliases.start()
@@ -52,6 +58,8 @@ class ClusterServices:
         await self.aliases.stop()
         await self.presence.stop()
         await self.registry.stop()
+        if self.rate is not None:
+            await self.rate.stop()
 
 
 @dataclass
@@ -74,6 +82,7 @@ class AppServices:
     # None on a single server (CLUSTER_SESSIONS false): sessions, aliases and `who` stay local.
     cluster: ClusterServices | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _drained: bool = False
 
     @property
     def sessions(self) -> SessionRegistry | None:
@@ -93,14 +102,34 @@ class AppServices:
         self._tasks.append(asyncio.get_running_loop().create_task(self._heartbeats()))
         log.info("services_started", rooms=len(self.world), nats=self.nats.state)
 
+    async def drain(self) -> None:
+        """The first half of a graceful stop, before the transports are torn down: refuse new
+        commands, let those in flight finish and their replies (and their chat publishes) go out,
+        within SHUTDOWN_DRAIN_SECONDS, then close every connection (WebSockets with 1012).
+
+        The server runs it before uvicorn closes the sockets (`mythos.app.DrainingServer`);
+        `stop()` runs it too, for a host that only has the lifespan. Runs once.
+        """
+        if self._drained:
+            return
+        self._drained = True
+        in_flight = self.connections.commands_in_flight
+        result = await self.connections.drain(self.config.server.shutdown_drain_seconds)
+        fields = {"in_flight": in_flight, "unfinished": result.unfinished_commands,
+                  "open_transports": result.open_transports, "seconds": round(result.seconds, 3)}
+        if result.unfinished_commands or result.open_transports:
+            log.warning("shutdown_drain_incomplete", **fields)
+        else:
+            log.info("shutdown_drained", **fields)
+
     async def stop(self) -> None:
+        await self.drain()  # before NATS and the database go: commands in flight still need them
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        self.connections.close_all("shutdown")
         if self.cluster is not None:
             await self.cluster.stop()  # while NATS is still up: presence deletes its key
         await self.nats.stop()
@@ -157,6 +186,9 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     cluster = None
     if config.cluster.sessions:
         cluster = _build_cluster(config, instance_id, nats, connections, metrics, kit.aliases)
+        if isinstance(kit.security, CommandSecurityService):
+            cluster.rate = RateHandoff(instance_id, cluster.registry.link, kit.security.limiter, connections.name_of)
+            cluster.registry.handoff = kit.security.handoff = cluster.rate
         kit.alias_commands.on_change = cluster.aliases.publish
     return AppServices(
         config,

@@ -108,6 +108,11 @@ class ServerConfig(_Section):
     ws_pings_per_second: float = Field(1.0, gt=0, le=1000, validation_alias=_env("WS_PINGS_PER_SECOND"))
     ws_bad_frame_burst: int = Field(10, ge=1, le=10_000, validation_alias=_env("WS_BAD_FRAME_BURST"))
     ws_bad_frames_per_minute: float = Field(6.0, gt=0, le=60_000, validation_alias=_env("WS_BAD_FRAMES_PER_MINUTE"))
+    # A graceful stop (SIGTERM) waits this long for the commands in flight to finish and their
+    # replies to be written before it closes the sockets (docs/deployment.md). Keep it at least
+    # NATS_PUBLISH_DEADLINE, so a chat line's publish in flight ends (acknowledged or dead-lettered)
+    # before the stop, and below the supervisor's kill timeout.
+    shutdown_drain_seconds: float = Field(4.0, ge=0, le=120, validation_alias=_env("SHUTDOWN_DRAIN_SECONDS"))
 
     @field_validator("instance_id")
     @classmethod

@@ -11,18 +11,25 @@ import contextlib
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from mythos.observability.logging import get_logger
 from mythos.realtime.events import EventEnvelope, EventType
 
-__all__ = ["Connection", "ConnectionManager", "PlayerChannel", "RosterEntry"]
+__all__ = ["Connection", "ConnectionManager", "DrainResult", "PlayerChannel", "RosterEntry"]
 
 log = get_logger(__name__)
 
 _connection_ids = itertools.count(1)
+
+# A graceful stop polls its conditions (commands in flight, transports still open) this often.
+DRAIN_POLL_S = 0.01
+# After the drain closes the connections, how long their transports get to write what is queued
+# (the replies of the commands that just finished) and close: milliseconds on a healthy socket;
+# a client that does not read is closed by the server's own shutdown after this.
+FLUSH_GRACE_S = 0.5
 
 # How long a player whose last connection dropped still counts as in their room, so room events
 # keep landing in their replay buffer and a quick reconnect with Last-Event-ID misses nothing.
@@ -63,6 +70,15 @@ class Connection:
             # Drain one slot: the loop only needs to see the sentinel.
             self.queue.get_nowait()
             self.queue.put_nowait(None)
+
+
+@dataclass(frozen=True, slots=True)
+class DrainResult:
+    """What a graceful stop left behind: commands still running at its bound, transports still open."""
+
+    unfinished_commands: int
+    open_transports: int
+    seconds: float
 
 
 @dataclass
@@ -108,6 +124,12 @@ class ConnectionManager:
         # writer of their room)? remote_roster(): the players online on the other servers.
         self.session_holder: Callable[[int], bool] | None = None
         self.remote_roster: Callable[[], list[RosterEntry]] | None = None
+        # Graceful stop: once draining, transports refuse new commands (`server_restarting`).
+        self.draining = False
+        self._in_flight = 0
+        # Every transport between connect() and its disconnect(), evicted or closed ones included:
+        # the drain waits for them to flush and close.
+        self._transports: set[Connection] = set()
 
     # Sessions and connections
 
@@ -135,12 +157,16 @@ class ConnectionManager:
             for event in self.replay_since(player_id, last_event_id):
                 conn.queue.put_nowait(event)
         channel.connections.append(conn)
+        self._transports.add(conn)
+        if self.draining:  # opened while the server stops: it sends what is queued, then closes
+            conn.close("restart")
         log.info("connection_opened", player_id=player_id, session_id=session_id, transport=transport)
         return conn
 
     def disconnect(self, conn: Connection) -> None:
         channel = self._players.get(conn.player_id)
         conn.close(conn.close_reason or "disconnected")
+        self._transports.discard(conn)
         if channel is not None and conn in channel.connections:
             channel.connections.remove(conn)
             if not channel.connections:
@@ -210,6 +236,11 @@ class ConnectionManager:
         """True when `session_id` already has an open connection for this player."""
         channel = self._players.get(player_id)
         return bool(channel and session_id and channel.session_id == session_id and channel.connections)
+
+    def name_of(self, player_id: int) -> str | None:
+        """The player's name, online or not, if they were ever connected here."""
+        channel = self._players.get(player_id)
+        return channel.name if channel is not None else None
 
     def is_online(self, player_id: int) -> bool:
         channel = self._players.get(player_id)
@@ -315,7 +346,44 @@ class ConnectionManager:
             except Exception:  # a failing listener must not break the transport's cleanup
                 log.exception("on_offline_failed", player_id=channel.player_id)
 
+    # Graceful stop
+
+    @contextlib.contextmanager
+    def command_in_flight(self) -> Iterator[None]:
+        """Count a command as running until its reply is queued: the drain waits for it."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
+
+    @property
+    def commands_in_flight(self) -> int:
+        return self._in_flight
+
+    async def drain(self, bound_s: float, reason: str = "restart") -> DrainResult:
+        """Stop taking commands, let those in flight finish (up to `bound_s` seconds), then close
+        every connection and wait for the transports to write what is queued and close.
+
+        The replies of finished commands are queued before the close sentinel, so a transport
+        sends them before it closes; a command still running at the bound is reported, not waited for.
+        """
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + bound_s
+        # Polled: commands finish on many paths; a counter is all they share.
+        while self._in_flight and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL_S)
+        unfinished = self._in_flight
+        self.close_all(reason)
+        flush_deadline = loop.time() + FLUSH_GRACE_S
+        while self._transports and loop.time() < flush_deadline:  # noqa: ASYNC110
+            await asyncio.sleep(DRAIN_POLL_S)
+        return DrainResult(unfinished, len(self._transports), loop.time() - started)
+
     def close_all(self, reason: str = "shutdown") -> None:
+        """Ask every connection to close: each transport sends what is queued, then closes."""
         for channel in self._players.values():
             for conn in list(channel.connections):
                 conn.close(reason)

@@ -11,6 +11,11 @@ bucket empty closes the connection with 1008 (policy violation) and a reason (do
 While the database is unreachable a command still runs on the player as last read (without admin
 rights), so chat flows; what needs the database is refused with a ``database_unavailable`` error
 frame and ``retry_after``, and a new connection gets that frame and close code 1013.
+
+A graceful stop (`AppServices.drain`) lets the command a connection is running finish and its
+reply go out; a command that arrives once the stop began is refused with ``server_restarting``
+and ``retry_after``; then the socket closes with 1012 (service restart), so the client reconnects
+at once, here after the restart or on another server.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from mythos.services import AppServices
 __all__ = [
     "CLOSE_EVICTED",
     "CLOSE_POLICY_VIOLATION",
+    "CLOSE_SERVICE_RESTART",
     "CLOSE_TRY_AGAIN_LATER",
     "CLOSE_UNAUTHORIZED",
     "FrameBudget",
@@ -52,6 +58,10 @@ CLOSE_EVICTED = 4409
 CLOSE_OVERFLOW = 4408
 CLOSE_POLICY_VIOLATION = 1008  # RFC 6455: a message that violates the endpoint's policy
 CLOSE_TRY_AGAIN_LATER = 1013  # IANA registry: a temporary condition, e.g. the session registry is unreachable
+CLOSE_SERVICE_RESTART = 1012  # IANA registry: the server is restarting; reconnect (here or elsewhere)
+# A refused command's retry hint while the server stops: reconnecting takes about this long.
+RESTART_RETRY_AFTER_S = 1.0
+RESTART_TEXT = "The server is restarting: reconnect and send that again."
 MAX_FRAME_CHARS = 16_384
 REASON_INVALID_FRAMES = "policy violation: too many invalid frames"
 REASON_PINGS = "policy violation: too many pings"
@@ -149,8 +159,8 @@ async def serve_websocket(
     reader = asyncio.create_task(_read(ws, sender, conn, services, actor))
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
-        if reader in done and conn.close_reason == "quit":
-            # Let the pump flush the goodbye before the socket closes.
+        if reader in done and conn.close_reason in ("quit", "restart"):
+            # Let the pump flush the goodbye (or what was queued before a refusal) before the socket closes.
             await asyncio.wait({pump}, timeout=2.0)
     finally:
         for task in (pump, reader):
@@ -178,6 +188,8 @@ async def _pump(sender: _Sender, conn: Connection) -> None:
 _CLOSE_CODES = {
     "evicted": CLOSE_EVICTED,
     "overflow": CLOSE_OVERFLOW,
+    "restart": CLOSE_SERVICE_RESTART,
+    "shutdown": CLOSE_SERVICE_RESTART,
     REASON_INVALID_FRAMES: CLOSE_POLICY_VIOLATION,
     REASON_PINGS: CLOSE_POLICY_VIOLATION,
 }
@@ -221,12 +233,21 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
                 if await refuse("invalid_message", "A command message needs data.command.", REASON_INVALID_FRAMES):
                     return
                 continue
-            try:
-                quit_now, actor = await _run_command(command, sender, conn, services, actor, ip)
-            except Exception as exc:  # one failing command must not take the session down
-                log.exception("command_failed", player_id=conn.player_id, error=str(exc))
-                await sender.send(error_message("internal_error", "That command failed; please try again."))
-                continue
+            connections = services.connections
+            if connections.draining:
+                # The server is stopping: say so, then close with 1012 (no await before the check
+                # and the count below, so the drain never misses a command that started).
+                await _after_queued_events(conn)
+                await sender.send(error_message("server_restarting", RESTART_TEXT, RESTART_RETRY_AFTER_S))
+                conn.close("restart")
+                return
+            with connections.command_in_flight():  # until its reply (or error frame) is out
+                try:
+                    quit_now, actor = await _run_command(command, sender, conn, services, actor, ip)
+                except Exception as exc:  # one failing command must not take the session down
+                    log.exception("command_failed", player_id=conn.player_id, error=str(exc))
+                    await sender.send(error_message("internal_error", "That command failed; please try again."))
+                    continue
             if quit_now:
                 conn.close("quit")
                 return
