@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 __all__ = ["CommandRateLimiter", "MonotonicClock"]
 
@@ -120,6 +120,44 @@ class CommandRateLimiter:
             ring[self._index(pos, i)] = expiry
         self._oldest[player] = self._index(pos, n)
         return True
+
+    def ages(self, player: str) -> list[float]:
+        """Seconds since each of the player's accepted commands still inside the window, oldest
+        first: what a server that loses the player's session hands to the one that takes it."""
+        pos = self._oldest.get(player)
+        if pos is None:
+            return []
+        now = self._clock()
+        window = self.window_seconds
+        expiries = (self._ring[self._index(pos, i)] for i in range(self.max_commands))
+        return [now - (expiry - window) for expiry in expiries if expiry > now]
+
+    def import_ages(self, player: str, ages: Iterable[float]) -> int:
+        """Count commands another server accepted for ``player`` ``ages`` seconds ago.
+
+        Ages relative to now, so the servers' clocks need not agree; a negative age counts as 0 and
+        one beyond the window is dropped. Merged rank by rank from the newest (the later expiry wins
+        at each rank) rather than added: a window handed back and forth between servers holds
+        each command once, so nothing is counted twice, and the result is never less strict than
+        either side alone. Returns the commands now inside the player's window.
+        """
+        now = self._clock()
+        window = self.window_seconds
+        size = self.max_commands
+        imported = sorted(now + window - max(0.0, age) for age in ages if age < window)[-size:]
+        if not imported:
+            return size - self.remaining(player)
+        pos = self._oldest.get(player)
+        if pos is None:
+            pos = self._allocate(now)
+            self._oldest[player] = pos
+        padded = [-math.inf] * (size - len(imported)) + imported
+        ring = self._ring
+        for i, expiry in enumerate(padded):
+            index = self._index(pos, i)
+            if expiry > ring[index]:
+                ring[index] = expiry
+        return size - self.remaining(player)
 
     def forget(self, player: str) -> None:
         """Drop a player's window (logout): they start afresh."""

@@ -40,6 +40,14 @@ AUDITED_REFUSALS = frozenset(e.value for e in ErrorType)
 ALIAS_VERBS_REFUSAL = "an alias cannot define or remove aliases"
 
 
+class HandoffGate(Protocol):
+    """Holds the commands of a player just taken over from another server until that server's
+    rate window has been counted here (`mythos.realtime.rate_handoff.RateHandoff`)."""
+
+    def waiting(self, player_id: int) -> bool: ...
+    async def wait(self, player_id: int) -> None: ...
+
+
 class SecuritySettings(Protocol):
     """The fields of ``config.security`` this service reads."""
 
@@ -89,6 +97,8 @@ class CommandSecurityService:
         self.limits = limits
         self.bounds = AliasBoundsCache(aliases, limits)
         self.max_raw_length = max_raw_length
+        # Set on several servers (CLUSTER_SESSIONS): None on one server, where nothing waits.
+        self.handoff: HandoffGate | None = None
 
     @classmethod
     def from_settings(
@@ -130,6 +140,10 @@ class CommandSecurityService:
         """Alias checks and expansion, the checks of an alias body on what it expands to,
         permission, then the budget. Allowed: the commands to run, in order."""
         line = command.strip()
+        handoff, player_id = self.handoff, getattr(actor, "id", None)
+        if handoff is not None and isinstance(player_id, int) and handoff.waiting(player_id):
+            # Charged below, once the window the previous server counted is part of this one.
+            await handoff.wait(player_id)
         # Aliases are read lazily, so every path (WebSocket, SSE + HTTP, HTTP alone) sees them.
         await self.aliases.ensure_loaded(actor.name)
         refusal = self._content(actor.name, line, self.max_raw_length) if len(line) > self.max_raw_length else None

@@ -59,6 +59,13 @@ class _Connections(Protocol):
     def evict(self, player_id: int, keep_session: str | None) -> int: ...
 
 
+class _Handoff(Protocol):
+    """The rate window's handoff (`mythos.realtime.rate_handoff`), told when the session moves."""
+
+    def handed_over(self, player_id: int, held_revision: int, to_server: str) -> None: ...
+    def taken_over(self, player_id: int, previous_revision: int) -> None: ...
+
+
 class _Settings(Protocol):
     """The part of ClusterConfig used here (read-only)."""
 
@@ -168,6 +175,8 @@ class SessionRegistry:
         self._synced: int | None = None  # the link generation whose watch has caught up
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # lock, admissions using it
         self._task: asyncio.Task[None] | None = None
+        # Set by the composition root when the rate window follows the session (a cluster).
+        self.handoff: _Handoff | None = None
         metrics.set_registry_available(False)
 
     # -- state -----------------------------------------------------------------------------------
@@ -241,8 +250,13 @@ class SessionRegistry:
         self._apply(player_id, claim)
 
     def _apply(self, player_id: int, claim: Claim) -> None:
-        """Record a claim; when it is the newest, evict what this server holds of another session."""
+        """Record a claim; when it is the newest, evict what this server holds of another session
+        and, when the session leaves this server, hand the player's rate window to the new one."""
+        previous = self.table.latest(player_id)
         if self.table.apply(player_id, claim):
+            if (self.handoff is not None and previous is not None and previous.server == self.server
+                    and claim.server != self.server):
+                self.handoff.handed_over(player_id, previous.revision, claim.server)
             self._enforce(player_id)
 
     def _enforce(self, player_id: int) -> None:
@@ -290,6 +304,7 @@ class SessionRegistry:
         if kv is None or not self.available:
             self._refuse(player_id, "the session registry is unreachable (NATS is down)")
         claim = Claim(0, self.server, session_id, time.time())
+        previous = self.table.latest(player_id)
         try:
             revision = await asyncio.wait_for(kv.put(str(player_id), claim.to_bytes()), self.timeout)
         except Exception as exc:  # a timeout, a lost link, a JetStream error: unchecked either way
@@ -298,6 +313,9 @@ class SessionRegistry:
             log.warning("session_claim_failed", player_id=player_id, error=repr(exc))
             self._refuse(player_id, "the session registry did not answer")
         self.metrics.record_session_claim()
+        if self.handoff is not None and previous is not None and previous.server != self.server:
+            # Before the claim is applied: the player's commands wait for the previous server's window.
+            self.handoff.taken_over(player_id, previous.revision)
         self._apply(player_id, Claim(revision, self.server, session_id, claim.since))
 
     def _refuse(self, player_id: int, reason: str) -> NoReturn:
