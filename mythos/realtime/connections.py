@@ -26,6 +26,9 @@ _connection_ids = itertools.count(1)
 
 # A graceful stop polls its conditions (commands in flight, transports still open) this often.
 DRAIN_POLL_S = 0.01
+# A stop keeps the sockets open at least this long, refusing commands: a command already on its
+# way when the stop began is answered (`server_restarting`) instead of meeting the close.
+NOTICE_S = 0.1
 # After the drain closes the connections, how long their transports get to write what is queued
 # (the replies of the commands that just finished) and close: milliseconds on a healthy socket;
 # a client that does not read is closed by the server's own shutdown after this.
@@ -362,8 +365,9 @@ class ConnectionManager:
         return self._in_flight
 
     async def drain(self, bound_s: float, reason: str = "restart") -> DrainResult:
-        """Stop taking commands, let those in flight finish (up to `bound_s` seconds), then close
-        every connection and wait for the transports to write what is queued and close.
+        """Stop taking commands, let those in flight finish (up to `bound_s` seconds; the sockets
+        stay open at least NOTICE_S, so a command on its way is refused rather than cut off), then
+        close every connection and wait for the transports to write what is queued and close.
 
         The replies of finished commands are queued before the close sentinel, so a transport
         sends them before it closes; a command still running at the bound is reported, not waited for.
@@ -372,8 +376,9 @@ class ConnectionManager:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + bound_s
+        notice_end = started + (min(NOTICE_S, bound_s) if self._transports else 0.0)
         # Polled: commands finish on many paths; a counter is all they share.
-        while self._in_flight and loop.time() < deadline:  # noqa: ASYNC110
+        while (self._in_flight or loop.time() < notice_end) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(DRAIN_POLL_S)
         unfinished = self._in_flight
         self.close_all(reason)

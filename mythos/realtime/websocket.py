@@ -62,6 +62,9 @@ CLOSE_SERVICE_RESTART = 1012  # IANA registry: the server is restarting; reconne
 # A refused command's retry hint while the server stops: reconnecting takes about this long.
 RESTART_RETRY_AFTER_S = 1.0
 RESTART_TEXT = "The server is restarting: reconnect and send that again."
+# When a stop closes the socket while the reader is handling a frame it already took (a command
+# racing the close), how long the reader gets to answer it (a refusal) before the close.
+RESTART_LINGER_S = 1.0
 MAX_FRAME_CHARS = 16_384
 REASON_INVALID_FRAMES = "policy violation: too many invalid frames"
 REASON_PINGS = "policy violation: too many pings"
@@ -156,12 +159,15 @@ async def serve_websocket(
     actor = Actor.from_player(player)
     await _preload_aliases(services, actor)
     pump = asyncio.create_task(_pump(sender, conn))
-    reader = asyncio.create_task(_read(ws, sender, conn, services, actor))
+    idle = asyncio.Event()  # set while the reader waits for a frame
+    reader = asyncio.create_task(_read(ws, sender, conn, services, actor, idle))
     try:
         done, _ = await asyncio.wait({pump, reader}, return_when=asyncio.FIRST_COMPLETED)
         if reader in done and conn.close_reason in ("quit", "restart"):
             # Let the pump flush the goodbye (or what was queued before a refusal) before the socket closes.
             await asyncio.wait({pump}, timeout=2.0)
+        if conn.close_reason == "restart" and not reader.done():
+            await _answer_taken_frame(reader, idle)
     finally:
         for task in (pump, reader):
             task.cancel()
@@ -195,7 +201,22 @@ _CLOSE_CODES = {
 }
 
 
-async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppServices, actor: Actor) -> None:
+async def _answer_taken_frame(reader: asyncio.Task[None], idle: asyncio.Event) -> None:
+    """The stop closed the socket: a frame the reader already took still gets its answer (a
+    command sent just before the close is refused with `server_restarting`, not dropped)."""
+    await asyncio.sleep(0)  # a frame that just arrived: let the reader take it
+    if idle.is_set():
+        return
+    waiter = asyncio.create_task(idle.wait())
+    try:
+        await asyncio.wait({reader, waiter}, timeout=RESTART_LINGER_S, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+async def _read(
+    ws: WebSocket, sender: _Sender, conn: Connection, services: AppServices, actor: Actor, idle: asyncio.Event
+) -> None:
     ip = ws.client.host if ws.client else None
     budget = FrameBudget.for_connection(services)
 
@@ -209,10 +230,12 @@ async def _read(ws: WebSocket, sender: _Sender, conn: Connection, services: AppS
         return False
 
     while True:
+        idle.set()
         try:
             frame = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):
             return
+        idle.clear()
         if frame["type"] == "websocket.disconnect":
             return
         message = _decode_frame(frame)

@@ -230,3 +230,25 @@ async def test_drain_is_bounded_and_reports_what_it_left_running() -> None:
     # A connection opened during the stop is closed at once, after what it was sent.
     late = cm.connect(2, "bob", "r1", "s2", "ws")
     assert late.closed and late.close_reason == "restart"
+
+
+async def test_commands_racing_the_sigterm_are_each_answered_or_refused_before_the_close(
+    mythos: MythosServer,
+) -> None:
+    """Nothing in flight: the stop is quick, and a command sent at the moment of the SIGTERM
+    meets the close unless the server keeps reading long enough to refuse it."""
+    players = [await _open(mythos, await _token(mythos, unique_name("race")), f"race-{i}") for i in range(4)]
+    pid = mythos.process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    for i, ws in enumerate(players):
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"type": "command", "data": {"command": f"say race-{i}"}}))
+    for i, ws in enumerate(players):
+        frames, code = await _frames_until_close(ws)
+        answers = [f for f in frames if _is_reply(f, f"say race-{i}")
+                   or (f.get("type") == "error" and f.get("error_type") == "server_restarting")]
+        assert answers, f"player {i}: a command sent at SIGTERM met a silent close ({code}): {frames}"
+        assert code == CLOSE_SERVICE_RESTART, code
+    await asyncio.to_thread(_wait_exit, mythos)
+    assert _dlq_entries(mythos) == []
