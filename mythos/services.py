@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -187,8 +188,10 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
     if config.cluster.sessions:
         cluster = _build_cluster(config, instance_id, nats, connections, metrics, kit.aliases)
         if isinstance(kit.security, CommandSecurityService):
-            cluster.rate = RateHandoff(instance_id, cluster.registry.link, kit.security.limiter, connections.name_of)
-            cluster.registry.handoff = kit.security.handoff = cluster.rate
+            rate = RateHandoff(instance_id, cluster.registry.link, kit.security.limiter, connections.name_of,
+                               held_revision=cluster.registry.held_revision)
+            cluster.rate = cluster.registry.handoff = kit.security.handoff = rate
+            connections.on_offline = _both(kit.player_offline, rate.went_offline)
         kit.alias_commands.on_change = cluster.aliases.publish
     return AppServices(
         config,
@@ -204,6 +207,14 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
         audit=kit.audit,
         cluster=cluster,
     )
+
+
+def _both(first: Callable[[int, str], None], second: Callable[[int, str], None]) -> Callable[[int, str], None]:
+    def both(player_id: int, name: str) -> None:
+        first(player_id, name)
+        second(player_id, name)
+
+    return both
 
 
 def _build_cluster(

@@ -72,12 +72,15 @@ class RateHandoff:
         name_of: Callable[[int], str | None],
         *,
         clock: Callable[[], float] = time.monotonic,
+        held_revision: Callable[[int], int | None] | None = None,
     ) -> None:
         self.server = server
         self.link = link
         self.limiter = limiter
         self.name_of = name_of
         self.clock = clock
+        # The revision of the claim by which this server holds the player, None when it does not.
+        self.held_revision = held_revision
         self._pending: dict[int, _Pending] = {}
         self._received: dict[int, tuple[int, float]] = {}  # player_id -> (handed-over revision, when)
         self._sends: set[asyncio.Task[None]] = set()
@@ -88,12 +91,23 @@ class RateHandoff:
     def handed_over(self, player_id: int, held_revision: int, to_server: str) -> None:
         """A newer claim names `to_server`: send the player's window (empty or not, so the new
         holder stops waiting at once). The ages are taken now, before anything else runs."""
-        name = self.name_of(player_id)
+        self._publish(player_id, self.name_of(player_id), held_revision, to_server)
+
+    def went_offline(self, player_id: int, name: str) -> None:
+        """The player's last connection here closed while this server holds their session (a
+        player switching servers closes one socket, then opens the next; a stopping server closes
+        them all): send the window now, so the next holder need not wait for it. Commands this
+        server still runs for the player before it sees the next claim are sent again then."""
+        revision = self.held_revision(player_id) if self.held_revision is not None else None
+        if revision is not None:
+            self._publish(player_id, name, revision, None)
+
+    def _publish(self, player_id: int, name: str | None, revision: int, to_server: str | None) -> None:
         ages = self.limiter.ages(name) if name is not None else []
         body = {
             "player_id": player_id,
             "name": name,
-            "revision": held_revision,
+            "revision": revision,
             "origin": self.server,
             "to": to_server,
             "ages": [round(age, 4) for age in ages],
@@ -161,7 +175,8 @@ class RateHandoff:
         if origin == self.server:
             return
         counted = self.limiter.import_ages(str(name), ages) if name and ages else 0
-        if body.get("to") != self.server:
+        to = body.get("to")
+        if to is not None and to != self.server:
             return
         pending = self._pending.get(player_id)
         # The sender may have held a newer claim than the one this server superseded (its own
@@ -171,7 +186,8 @@ class RateHandoff:
             del self._pending[player_id]
             log.info("rate_handoff_received", player_id=player_id, origin=origin, commands=len(ages), counted=counted)
             return
-        # Our claim has not returned yet (the previous server saw it on the watch first).
+        # Sent before our claim: the player went offline there, or the previous server saw our
+        # claim on the watch before our own write returned.
         self._received[player_id] = (revision, self.clock())
         self._prune()
 

@@ -192,6 +192,11 @@ class SessionRegistry:
     def owner_of(self, player_id: int) -> str | None:
         return self.table.owner_of(player_id)
 
+    def held_revision(self, player_id: int) -> int | None:
+        """The revision of the claim by which this server holds the player, or None."""
+        claim = self.table.latest(player_id)
+        return claim.revision if claim is not None and claim.server == self.server else None
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -121,3 +121,27 @@ async def test_the_handoff_is_sent_empty_for_a_player_with_no_window_and_not_at_
     offline = handoff("a", None)
     offline.handed_over(7, held_revision=2, to_server="b")
     await asyncio.sleep(0.01)  # logged, nothing raised: the new holder waits out one window
+
+
+async def test_a_player_going_offline_where_the_session_is_held_sends_the_window_ahead_of_the_claim() -> None:
+    """A player switching servers closes one socket before opening the next: the window is sent
+    then, so the next holder has it when its claim returns and does not wait."""
+    nc = FakeNC()
+    held = {7: 5}
+    a = RateHandoff("a", ClusterLink(FakeLink(nc)), CommandRateLimiter(5, WINDOW_S), {7: "Wilbur"}.get,
+                    held_revision=held.get)
+    b = handoff("b")
+    assert isinstance(a.limiter, CommandRateLimiter) and isinstance(b.limiter, CommandRateLimiter)
+    for _ in range(5):
+        assert a.limiter.is_allowed("Wilbur")
+    a.went_offline(8, "Lavinia")  # not held here: nothing to send
+    a.went_offline(7, "Wilbur")
+    await asyncio.sleep(0.01)
+    ((_, payload),) = nc.published
+    assert json.loads(payload)["to"] is None
+    b.receive(payload)
+    b.taken_over(7, previous_revision=5)
+    assert not b.waiting(7)
+    assert not b.limiter.is_allowed("Wilbur")
+    b.taken_over(7, previous_revision=6)  # a newer claim than the window sent: wait for that one
+    assert b.waiting(7)
