@@ -27,8 +27,10 @@ _connection_ids = itertools.count(1)
 # A graceful stop polls its conditions (commands in flight, transports still open) this often.
 DRAIN_POLL_S = 0.01
 # A stop keeps the sockets open at least this long, refusing commands: a command already on its
-# way when the stop began is answered (`server_restarting`) instead of meeting the close.
-NOTICE_S = 0.1
+# way when the stop began is answered (`server_restarting`) instead of meeting the close, and a
+# player who sends one meanwhile is closed right after that answer, while not sending; only a
+# socket silent for the whole notice is closed at its end, when a command may cross the close.
+NOTICE_S = 0.5
 # After the drain closes the connections, how long their transports get to write what is queued
 # (the replies of the commands that just finished) and close: milliseconds on a healthy socket;
 # a client that does not read is closed by the server's own shutdown after this.
