@@ -140,10 +140,11 @@ class CommandSecurityService:
         """Alias checks and expansion, the checks of an alias body on what it expands to,
         permission, then the budget. Allowed: the commands to run, in order."""
         line = command.strip()
-        handoff, player_id = self.handoff, getattr(actor, "id", None)
-        if handoff is not None and isinstance(player_id, int) and handoff.waiting(player_id):
-            # Charged below, once the window the previous server counted is part of this one.
-            await handoff.wait(player_id)
+        if self.handoff is not None:
+            player_id = getattr(actor, "id", None)
+            if isinstance(player_id, int) and self.handoff.waiting(player_id):
+                # Charged below, once the window the previous server counted is part of this one.
+                await self.handoff.wait(player_id)
         # Aliases are read lazily, so every path (WebSocket, SSE + HTTP, HTTP alone) sees them.
         await self.aliases.ensure_loaded(actor.name)
         refusal = self._content(actor.name, line, self.max_raw_length) if len(line) > self.max_raw_length else None
