@@ -80,6 +80,18 @@ class SlidingMax:
         self.peak = max(self.peak, len(self._times))
 
 
+
+BUSY_PATIENCE_S = 30.0
+"""How long a joining player keeps retrying a 503 with Retry-After (the server's login_busy)."""
+
+
+class BusyError(RuntimeError):
+    """The server answered 503 with Retry-After: busy, come back then."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
 @dataclass
 class PlayerRecord:
     """What one simulated player did, written as one JSON line when the test stops."""
@@ -355,12 +367,26 @@ class MythosPlayer(User):
                             response_length=0, exception=exc, context={})
 
     def _post(self, path: str, body: dict[str, Any], expect: int) -> dict[str, Any]:
+        """POST, waiting out a 503 with Retry-After (a full password-hashing queue) as a real
+        client does, a few times within the connect timeout; any other answer is final."""
+        deadline = time.monotonic() + BUSY_PATIENCE_S
+        while True:
+            try:
+                return self._post_once(path, body, expect)
+            except BusyError as busy:
+                if time.monotonic() + busy.retry_after > deadline:
+                    raise
+                time.sleep(busy.retry_after)
+
+    def _post_once(self, path: str, body: dict[str, Any], expect: int) -> dict[str, Any]:
         started = time.perf_counter()
         response: requests.Response | None = None
         exc: Exception | None = None
         try:
             response = self.http.post(self.cfg.host + path, json=body, timeout=self.cfg.connect_timeout_s)
-            if response.status_code != expect:
+            if response.status_code == 503 and response.headers.get("Retry-After", "").isdigit():
+                exc = BusyError(f"HTTP 503: {response.text[:120]}", float(response.headers["Retry-After"]))
+            elif response.status_code != expect:
                 exc = RuntimeError(f"HTTP {response.status_code}: {response.text[:120]}")
         except requests.RequestException as error:
             exc = error
