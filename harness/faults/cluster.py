@@ -18,7 +18,8 @@ from typing import Any, ClassVar, Protocol
 
 import structlog
 
-from harness.faults.base import FaultTarget, Killable
+from harness.faults.base import FaultTarget
+from harness.faults.service import Stoppable, StopService, StopServiceParams
 
 __all__ = [
     "DEFAULT_STREAM",
@@ -44,12 +45,6 @@ class ClusterTarget(FaultTarget, Protocol):
     def peer_links(self, node: str) -> list[str]: ...
 
     def stream_leader(self, stream: str) -> str: ...
-
-
-class Stoppable(Killable, Protocol):
-    """A service that can also be stopped gracefully (SIGTERM, then SIGKILL after a timeout)."""
-
-    def stop(self) -> None: ...
 
 
 def _cluster(target: FaultTarget) -> ClusterTarget:
@@ -121,34 +116,12 @@ class KillNatsLeader:
 
 
 @dataclass(frozen=True, slots=True)
-class StopNatsNodeParams:
+class StopNatsNodeParams(StopServiceParams):
     service: str = "nats-0"
 
 
-class StopNatsNode:
+class StopNatsNode(StopService):
+    """A graceful stop of one NATS node, restarted as the heal: ``stop_service`` under its own
+    name, so the checkers count it as a NATS outage."""
+
     name: ClassVar[str] = "stop_nats_node"
-
-    def __init__(self, params: StopNatsNodeParams) -> None:
-        self._params = params
-        self._stopped = False
-
-    @property
-    def params(self) -> StopNatsNodeParams:
-        return self._params
-
-    @property
-    def effect(self) -> dict[str, Any]:
-        return {"stopped": self._params.service}
-
-    def start(self, target: FaultTarget) -> None:
-        service = target.service(self._params.service)
-        if not hasattr(service, "stop"):
-            raise TypeError(f"{self._params.service} cannot be stopped gracefully")
-        stoppable: Stoppable = service  # type: ignore[assignment]  # checked above
-        stoppable.stop()
-        self._stopped = True
-
-    def heal(self, target: FaultTarget) -> None:
-        if self._stopped:
-            target.service(self._params.service).restart()
-            self._stopped = False

@@ -10,12 +10,17 @@ NATS outages (``stop_nats_node`` is the NATS node's own).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from harness.faults.base import FaultTarget
-from harness.faults.cluster import Stoppable
+from harness.faults.base import FaultTarget, Killable
 
-__all__ = ["StopService", "StopServiceParams"]
+__all__ = ["StopService", "StopServiceParams", "Stoppable"]
+
+
+class Stoppable(Killable, Protocol):
+    """A service that can also be stopped gracefully (SIGTERM, then SIGKILL after a timeout)."""
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
