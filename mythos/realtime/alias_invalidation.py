@@ -22,7 +22,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from mythos.observability.logging import get_logger
-from mythos.realtime.cluster_link import ClusterLink, follow_link
+from mythos.realtime.cluster_link import ClusterLink, follow_link, stop_follower
 
 __all__ = ["SUBJECT_PREFIX", "AliasInvalidation"]
 
@@ -97,11 +97,8 @@ class AliasInvalidation:
         )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_follower(self._task)
+        self._task = None
 
     async def _follow(self, generation: int, nc: NATS) -> None:
         sub = await nc.subscribe(f"{SUBJECT_PREFIX}.*", cb=self._on_msg)

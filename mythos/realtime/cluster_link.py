@@ -12,6 +12,7 @@ and a follower that sees the generation move on starts over (`follow_link`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -24,7 +25,7 @@ from nats.js.kv import KeyValue
 from mythos.observability.logging import get_logger
 from mythos.realtime.connection_state_machine import Transition
 
-__all__ = ["ClusterLink", "LinkSource", "bind_bucket", "follow_link", "kv_key"]
+__all__ = ["ClusterLink", "LinkSource", "bind_bucket", "follow_link", "kv_key", "stop_follower"]
 
 log = get_logger(__name__)
 
@@ -117,6 +118,14 @@ async def follow_link(
         finally:
             on_end()
         await asyncio.sleep(RESTART_PAUSE_S)
+
+
+async def stop_follower(task: asyncio.Task[None] | None) -> None:
+    """Cancel a :func:`follow_link` task and wait until it has ended (None: nothing started)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def bind_bucket(js: JetStreamContext, config: KeyValueConfig) -> KeyValue:

@@ -24,7 +24,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from mythos.observability.logging import get_logger
-from mythos.realtime.cluster_link import ClusterLink, bind_bucket, follow_link, kv_key
+from mythos.realtime.cluster_link import ClusterLink, bind_bucket, follow_link, kv_key, stop_follower
 from mythos.realtime.connections import PlayerChannel, RosterEntry
 
 __all__ = ["PRESENCE_BUCKET", "Presence", "ServerPlayers"]
@@ -153,11 +153,8 @@ class Presence:
 
     async def stop(self) -> None:
         """Stop refreshing and delete this server's key, so its players leave `who` at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_follower(self._task)
+        self._task = None
         kv = self._kv
         self._lost()
         if kv is not None and self.link.connected:

@@ -32,7 +32,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from mythos.observability.logging import get_logger
-from mythos.realtime.cluster_link import ClusterLink, follow_link
+from mythos.realtime.cluster_link import ClusterLink, follow_link, stop_follower
 
 __all__ = ["SUBJECT_PREFIX", "RateHandoff"]
 
@@ -209,11 +209,8 @@ class RateHandoff:
         )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_follower(self._task)
+        self._task = None
         for pending in self._pending.values():
             pending.arrived.set()
         for task in list(self._sends):

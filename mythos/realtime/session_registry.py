@@ -31,7 +31,7 @@ from nats.js.api import KeyValueConfig
 from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from mythos.observability.logging import get_logger
-from mythos.realtime.cluster_link import ClusterLink, bind_bucket, follow_link
+from mythos.realtime.cluster_link import ClusterLink, bind_bucket, follow_link, stop_follower
 
 __all__ = [
     "SESSIONS_BUCKET",
@@ -205,11 +205,8 @@ class SessionRegistry:
         )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_follower(self._task)
+        self._task = None
         self._lost()
 
     def _lost(self) -> None:
