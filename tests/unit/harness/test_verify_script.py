@@ -40,7 +40,10 @@ exit 0
 
 FAKE_PYTHON = f"""#!/usr/bin/env bash
 echo "python $*" >> calls.log
-if [ "$1 $2" = "-m pytest" ]; then exit "${{FAKE_PYTEST_RC:-0}}"; fi
+if [ "$1 $2" = "-m pytest" ]; then
+  case "$*" in *"${{FAKE_PYTEST_FAIL_ON:-@none@}}"*) exit 1 ;; esac
+  exit "${{FAKE_PYTEST_RC:-0}}"
+fi
 if [ "$1 $2 $3" = "-m harness.quality verify-time" ]; then exec {shlex.quote(sys.executable)} "$@"; fi
 exit 0
 """
@@ -196,6 +199,31 @@ def test_each_suite_removes_its_own_old_kpi_files_first(suite_tree: Path) -> Non
     run_suite(suite_tree, "chaos")
     assert not (kpi / "chaos.json").exists()
     assert (kpi / "abuse.json").exists()
+
+
+@pytest.mark.parametrize(("full", "lane_a", "lane_b"), [
+    ((), "tests/unit -m not slow", "tests/property tests/integration -m not slow"),
+    (("--full",), "tests/unit tests/integration -m  ", "tests/property -m  "),
+])
+def test_core_runs_two_lanes_with_their_own_junit_and_coverage_files(
+        suite_tree: Path, full: tuple[str, ...], lane_a: str, lane_b: str) -> None:
+    rc, out, calls = run_suite(suite_tree, "core", *full)
+    assert rc == 0, out
+    pytest_calls = [c for c in calls if c.startswith("python -m pytest")]
+    assert len(pytest_calls) == 2
+    assert any("--junitxml=reports/junit/core-a.xml " + lane_a in c for c in pytest_calls), pytest_calls
+    assert any("--junitxml=reports/junit/core-b.xml " + lane_b in c for c in pytest_calls), pytest_calls
+    assert "python -m harness.quality coverage --out reports/kpi/unit.json" in calls
+
+
+@pytest.mark.parametrize("broken", ["tests/unit", "tests/property"])
+def test_core_fails_when_either_lane_fails_and_still_writes_coverage(suite_tree: Path, broken: str) -> None:
+    rc, out, calls = run_suite(suite_tree, "core", FAKE_PYTEST_FAIL_ON=broken)
+    assert rc == 1
+    assert "[core] failed: lane a (tests/unit) exit" in out
+    lane_b = "(tests/property tests/integration) exit 1"
+    assert ("lane a (tests/unit) exit 1" if broken == "tests/unit" else lane_b) in out
+    assert "python -m harness.quality coverage --out reports/kpi/unit.json" in calls
 
 
 def test_abuse_runs_the_short_subset_by_default_and_everything_with_full(suite_tree: Path) -> None:
