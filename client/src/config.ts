@@ -24,6 +24,10 @@ export interface ConnectionConfig {
   stableAfterMs: number;
   /** Pause between the SSE stream opening and the WebSocket opening. */
   wsStartDelayMs: number;
+  /** `/api/health` poll while fully connected (is chat flowing?); clamped by useConnectionHealth. */
+  healthIntervalMs: number;
+  /** `/api/health` poll while the links are down or coming up; clamped by useConnectionHealth. */
+  healthRetryIntervalMs: number;
 }
 
 /** The server's HEARTBEAT_INTERVAL default. */
@@ -43,6 +47,8 @@ export const DEFAULT_CONFIG: Readonly<ConnectionConfig> = Object.freeze({
   heartbeatTimeoutMs: 2 * DEFAULT_HEARTBEAT_INTERVAL_MS,
   stableAfterMs: DEFAULT_HEARTBEAT_INTERVAL_MS,
   wsStartDelayMs: 0,
+  healthIntervalMs: 15_000,
+  healthRetryIntervalMs: 2_000,
 });
 
 export const CONFIG_KEYS = Object.keys(DEFAULT_CONFIG) as (keyof ConnectionConfig)[];
