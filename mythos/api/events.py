@@ -1,4 +1,5 @@
-"""GET /api/events: the SSE stream (token and session_id as query parameters, as EventSource needs)."""
+"""GET /api/events: the SSE stream (token and session_id as query parameters, as EventSource needs),
+and GET /api/events/probe, the cheap check of why a stream failed to open."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import StreamingResponse
 
 from mythos.api.deps import ServicesDep
-from mythos.auth import AuthError
+from mythos.auth import AuthError, CurrentPlayer
 from mythos.realtime.session import SessionRegistryUnavailable, open_connection, parse_last_event_id
 from mythos.realtime.sse import SSE_HEADERS, sse_stream
 
@@ -40,6 +41,17 @@ async def events(
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, refused.message, headers={"Retry-After": retry_after}
         ) from refused
-    return StreamingResponse(
-        sse_stream(services.connections, conn), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    stream = sse_stream(services.connections, conn, services.config.server.heartbeat_interval)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/events/probe")
+async def probe(player: CurrentPlayer, services: ServicesDep) -> dict[str, object]:
+    """Whether the bearer token would be let onto the stream (401 otherwise), without opening one.
+
+    EventSource hides a refused stream's status, so the web client asks here: a token refusal
+    must send the player to sign in, not spend the reconnect budget. Also carries the heartbeat
+    interval the stream would advertise.
+    """
+    del player  # authenticated by the dependency: that is the whole check
+    return {"ok": True, "heartbeat_interval_ms": round(services.config.server.heartbeat_interval * 1000)}

@@ -47,6 +47,9 @@ MIN_ADMIN_PASSWORD = 12
 MIN_JWT_SECRET = 32
 PROD_MIN_ADMIN_PASSWORD = 16
 PROD_MIN_JWT_SECRET = 48
+# The web client pings over its WebSocket once per advertised heartbeat, but never more often than
+# this (client/src/config.ts clamps the interval to 1-300 s).
+CLIENT_MIN_PING_INTERVAL_S = 1.0
 # Values that appear in templates and tutorials; refusing them stops a copied example from
 # reaching production.
 PLACEHOLDER_SECRETS = frozenset(
@@ -120,6 +123,28 @@ class ServerConfig(_Section):
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", value):
             raise PydanticCustomError("instance_id", "may only contain letters, digits, '-' and '_'")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_ping_budget(self) -> Self:
+        # The web client pings once per heartbeat. Pings that outrun the budget's refill end in
+        # close 1008 once the bad-frame bucket is spent, after the link has carried traffic long
+        # enough to count as stable: the client would reconnect and be closed again, forever.
+        client_ping_interval = max(self.heartbeat_interval, CLIENT_MIN_PING_INTERVAL_S)
+        if client_ping_interval * self.ws_pings_per_second < 1:
+            raise PydanticCustomError(
+                "heartbeat_outpaces_ping_budget",
+                "HEARTBEAT_INTERVAL ({heartbeat} s) and WS_PINGS_PER_SECOND ({rate}) could loop: the web "
+                "client pings once per heartbeat (at most once a second), faster than the budget refills, "
+                "so every connection would be closed with 1008 and reconnect; raise WS_PINGS_PER_SECOND "
+                "to at least {needed} or HEARTBEAT_INTERVAL to at least {interval} s",
+                {
+                    "heartbeat": self.heartbeat_interval,
+                    "rate": self.ws_pings_per_second,
+                    "needed": round(1 / client_ping_interval, 3),
+                    "interval": round(1 / self.ws_pings_per_second, 3),
+                },
+            )
+        return self
 
     @field_validator("host")
     @classmethod

@@ -40,6 +40,7 @@ NON_COMMAND_ROUTES: dict[RouteKey, str] = {
     ("POST", "/auth/login"): "credentials only (failures are audited)",
     ("GET", "/api/health"): "read-only probe",
     ("GET", "/api/events"): "SSE is server-to-client only; SSE clients send commands to POST /api/commands",
+    ("GET", "/api/events/probe"): "read-only token check for a stream that failed to open",
     ("GET", "/metrics"): "read-only Prometheus text",
     ("GET", "/api/metrics"): "read-only, admin only",
     ("GET", "/api/admin/dlq"): "read-only, admin only",
