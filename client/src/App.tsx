@@ -17,7 +17,7 @@ export interface AppProps {
 function Game(props: AppProps & { auth: AuthInfo; sessionId: string; onSignOut: (notice: string | null) => void }) {
   const { auth, sessionId, config, onSignOut } = props;
   const onUnauthorized = useCallback(() => onSignOut('Your session has expired. Please sign in again.'), [onSignOut]);
-  const { game, connection, sendCommand, reconnect } = useGameConnection({
+  const { game, connection, health, sendCommand, reconnect } = useGameConnection({
     auth,
     sessionId,
     config,
@@ -31,6 +31,7 @@ function Game(props: AppProps & { auth: AuthInfo; sessionId: string; onSignOut: 
       username={auth.username}
       game={game}
       connection={connection}
+      health={health}
       onCommand={sendCommand}
       onReconnect={reconnect}
       onSignOut={() => onSignOut(null)}

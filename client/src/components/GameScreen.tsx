@@ -1,5 +1,6 @@
 /** The game terminal: indicator, scrollback, room panel, who is here, input line. */
 import type { GameView } from '../game/gameLog';
+import type { ServerHealth } from '../hooks/useConnectionHealth';
 import type { ConnectionView } from '../hooks/useConnectionStateMachine';
 import { CommandInput } from './CommandInput';
 import { ConnectionIndicator } from './ConnectionIndicator';
@@ -9,17 +10,19 @@ export interface GameScreenProps {
   username: string;
   game: GameView;
   connection: ConnectionView;
+  /** The server's word on chat; the indicator turns amber when it is delayed. */
+  health?: ServerHealth;
   onCommand: (command: string) => void;
   onReconnect: () => void;
   onSignOut: () => void;
 }
 
-export function GameScreen({ username, game, connection, onCommand, onReconnect, onSignOut }: GameScreenProps) {
+export function GameScreen({ username, game, connection, health, onCommand, onReconnect, onSignOut }: GameScreenProps) {
   return (
     <div className="game">
       <header className="game__bar">
         <span className="game__title">MYTHOS</span>
-        <ConnectionIndicator view={connection} onReconnect={onReconnect} />
+        <ConnectionIndicator view={connection} health={health} onReconnect={onReconnect} />
         <span className="game__user">
           {username}
           <button type="button" className="link-button" onClick={onSignOut}>

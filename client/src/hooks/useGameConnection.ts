@@ -51,7 +51,7 @@ export function useGameConnection(options: UseGameConnectionOptions) {
     },
   }))[0];
   const { view, send } = useConnectionStateMachine({ config, sessionId, services: { sse, ws }, actions });
-  useConnectionHealth(send);
+  const health = useConnectionHealth({ send, state: view.state, config, fetchImpl: options.fetchImpl });
 
   const token = auth?.token ?? null;
   useEffect(() => {
@@ -72,5 +72,5 @@ export function useGameConnection(options: UseGameConnectionOptions) {
   );
   const reconnect = useCallback(() => send({ type: 'RECONNECT' }), [send]);
 
-  return { game, connection: view, sendCommand, reconnect };
+  return { game, connection: view, health, sendCommand, reconnect };
 }
