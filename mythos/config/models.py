@@ -206,6 +206,13 @@ class NATSConfig(_Section):
     dont_randomize: bool = Field(False, validation_alias=_env("NATS_DONT_RANDOMIZE"))
     # Copies of the chat stream the cluster keeps (1 for a single node; 3 survives one node lost).
     stream_replicas: int = Field(1, ge=1, le=5, validation_alias=_env("NATS_STREAM_REPLICAS"))
+    # Chat queued while NATS was away is sent again by its own server once NATS is back, unless
+    # it is older than this (then it stays in the DLQ for operators and its sender is told); 0
+    # turns the drain off. At most the stream's duplicate window (120 s), inside which JetStream
+    # drops a copy of a line whose first publish reached the stream after all.
+    chat_outbox_max_age_seconds: float = Field(
+        120.0, ge=0, le=120, allow_inf_nan=False, validation_alias=_env("CHAT_OUTBOX_MAX_AGE")
+    )
 
     @property
     def servers(self) -> list[str]:

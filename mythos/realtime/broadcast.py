@@ -17,6 +17,9 @@ __all__ = ["Broadcaster"]
 
 log = get_logger(__name__)
 
+CHAT_NOT_DELIVERED = "chat_not_delivered"
+"""The `kind` of the system notice a sender gets when a queued line of theirs will not be sent."""
+
 
 class Broadcaster:
     """Publishes chat through NATS and delivers what the subscription hands back."""
@@ -32,6 +35,8 @@ class Broadcaster:
         self.nats = nats
         self.world = world
         self.npcs_by_room = npcs_by_room or {}
+        # The outbox's refusals reach their senders through the one object that knows the players.
+        nats.on_undelivered = self.notify_undelivered
 
     # Outgoing
 
@@ -45,6 +50,17 @@ class Broadcaster:
         outcome = await self.nats.publish_chat(message)
         if not outcome.delivered:
             await self.deliver(message)
+
+    def notify_undelivered(self, message: ChatMessage, age_s: float) -> None:
+        """Tell a sender that a line they were told was queued will not be sent after all."""
+        text = (f"Your message \"{_preview(message.content)}\" was not delivered: chat was unavailable for "
+                f"{age_s:.0f} s, longer than this server keeps messages to resend. It was kept for the "
+                "operators; send it again if it still matters.")
+        data = {"message": text, "kind": CHAT_NOT_DELIVERED, "message_id": message.message_id,
+                "channel": message.channel, "content": message.content, "timestamp": message.timestamp}
+        if self.connections.send_to_player(message.sender_id, EventType.SYSTEM, data) is None:
+            log.info("chat_not_delivered_sender_offline", message_id=message.message_id,
+                     sender_id=message.sender_id)
 
     # Incoming (the NATS consume callback)
 
@@ -101,3 +117,7 @@ class Broadcaster:
         self.connections.send_to_player(
             player_id, EventType.ROOM_STATE, self.room_state_data(room_id), room_id=room_id
         )
+
+
+def _preview(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

@@ -1,7 +1,10 @@
 """Circuit breaker whose closed / open / half-open states live in a python-statemachine FSM.
 
-Open stops hammering a NATS server that is down; after `timeout` one probe is let through
-(half-open), and `success_threshold` successes in a row close the breaker again.
+Open stops hammering a NATS server that is down; after the open timeout one probe is let through
+(half-open), and `success_threshold` successes in a row close the breaker again. The open timeout
+starts at `first_timeout`, doubles each time a probe fails, is capped at `timeout`, and starts
+short again after a close; `probe_now` lets an open breaker probe at once when the link has just
+come back (ADR-004), so recovery does not wait out a timeout chosen for a server still down.
 
 Every admitted call carries the breaker's epoch (bumped on each transition): a result counts
 only in the epoch that admitted it, so a slow call admitted while closed cannot close or re-trip
@@ -22,11 +25,14 @@ from statemachine import State, StateMachine
 
 from mythos.observability.logging import get_logger
 
-__all__ = ["Admission", "BreakerFSM", "CircuitBreaker", "CircuitBreakerOpen", "CircuitState"]
+__all__ = ["FIRST_OPEN_TIMEOUT", "Admission", "BreakerFSM", "CircuitBreaker", "CircuitBreakerOpen", "CircuitState"]
 
 log = get_logger(__name__)
 
 Clock = Callable[[], float]
+FIRST_OPEN_TIMEOUT = timedelta(seconds=0.25)
+"""The game's first open timeout: a blip is probed again within a quarter second."""
+OPEN_TIMEOUT_GROWTH = 2.0
 StateListener = Callable[["CircuitState"], None]
 
 
@@ -77,9 +83,14 @@ class CircuitBreaker:
         success_threshold: int = 2,
         clock: Clock = time.monotonic,
         excluded: Callable[[BaseException], bool] = lambda _e: False,
+        first_timeout: timedelta | None = None,
     ) -> None:
         self.failure_threshold = failure_threshold
         self.timeout = timeout
+        """The longest the breaker stays open (the cap of the growing open timeout)."""
+        self.first_timeout = min(first_timeout, timeout) if first_timeout is not None else timeout
+        """The open timeout after a trip from closed; without it the timeout is fixed (the spec's)."""
+        self._open_for = self.first_timeout.total_seconds()
         self.success_threshold = success_threshold
         self._clock = clock
         self._excluded = excluded
@@ -94,7 +105,9 @@ class CircuitBreaker:
 
     @classmethod
     def from_nats_config(cls, nats_config: Any, **kwargs: Any) -> CircuitBreaker:
-        """The game's values from `config.nats` (NATS_BREAKER_*)."""
+        """The game's values from `config.nats` (NATS_BREAKER_*): NATS_BREAKER_TIMEOUT caps an
+        open timeout that starts at FIRST_OPEN_TIMEOUT."""
+        kwargs.setdefault("first_timeout", FIRST_OPEN_TIMEOUT)
         return cls(
             failure_threshold=int(nats_config.breaker_failure_threshold),
             timeout=timedelta(seconds=float(nats_config.breaker_timeout_seconds)),
@@ -117,22 +130,41 @@ class CircuitBreaker:
         """Called with the new state after every transition (metrics hook)."""
         self._listeners.append(listener)
 
+    @property
+    def open_timeout(self) -> float:
+        """Seconds the breaker stays open this time (grown by failed probes, capped at `timeout`)."""
+        return self._open_for
+
     def retry_after(self) -> float:
-        remaining = self.timeout.total_seconds() - (self._clock() - self._opened_at)
+        remaining = self._open_for - (self._clock() - self._opened_at)
         return max(0.0, remaining)
 
     def _timeout_elapsed(self) -> bool:
-        return self._clock() - self._opened_at >= self.timeout.total_seconds()
+        return self._clock() - self._opened_at >= self._open_for
+
+    def probe_now(self, cause: str) -> bool:
+        """Let an open breaker probe at once (the link has just been re-established); True when it
+        moved to half-open. Only the probe's verdict closes it, so a link that is back but still
+        failing publishes re-opens it, with the next, longer timeout."""
+        if self._state is not CircuitState.OPEN:
+            return False
+        self._transition("probe", cause)
+        return True
 
     def _transition(self, event: str, cause: str) -> None:
+        source = self._state
         self._fsm.send(event, cause=cause)
         new = self._state = CircuitState(self._fsm.current_state_value)
         self._epoch += 1
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
+            if source is CircuitState.HALF_OPEN:  # a failed probe: wait longer next time
+                cap = self.timeout.total_seconds()
+                self._open_for = min(cap, self._open_for * OPEN_TIMEOUT_GROWTH)
         self._successes = 0
         if new is CircuitState.CLOSED:
             self._failures = 0
+            self._open_for = self.first_timeout.total_seconds()
         for listener in self._listeners:
             listener(new)
 

@@ -6,8 +6,10 @@ most a `.tmp-*` file, which listing ignores and `purge` sweeps up. The entry id 
 the message_id, so enqueueing the same message twice leaves one entry.
 
 An entry file carries the spec's keys, `timestamp` (ISO 8601), `message`, `error` (text),
-`error_type` and `retry_count`, with `id` and `replay_attempts` beside them; files of the older
-shape (`message_data`, `created_at` in epoch seconds, a repr'd error) are still read.
+`error_type` and `retry_count`, with `id` and `replay_attempts` beside them, and, for a line a
+server failed to publish, `origin` (that server's id: only it drains the line, see outbox.py) and
+`outbox` ("expired" once the drain refused it as too old). Files of the older shape
+(`message_data`, `created_at` in epoch seconds, a repr'd error) are still read.
 
 The queue keeps its depth in memory: counted once on first use, then moved by its own enqueue,
 delete, replay and purge, so a metrics scrape does not list the directory; it stats it, and
@@ -83,6 +85,10 @@ class DeadLetterEntry:
     retry_count: int
     timestamp: str = field(default_factory=_now_iso)
     replay_attempts: int = 0
+    origin: str | None = None
+    """The server whose publish failed: the only one that drains the line (None: operators only)."""
+    outbox: str | None = None
+    """"expired" once the server's drain refused the line as too old (kept for the operators)."""
 
     @property
     def created_at(self) -> float:
@@ -90,7 +96,7 @@ class DeadLetterEntry:
         return datetime.fromisoformat(self.timestamp).timestamp()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "timestamp": self.timestamp,
             "message": self.message,
@@ -99,6 +105,11 @@ class DeadLetterEntry:
             "retry_count": self.retry_count,
             "replay_attempts": self.replay_attempts,
         }
+        if self.origin is not None:
+            data["origin"] = self.origin
+        if self.outbox is not None:
+            data["outbox"] = self.outbox
+        return data
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> DeadLetterEntry:
@@ -113,6 +124,8 @@ class DeadLetterEntry:
                 retry_count=int(raw["retry_count"]),
                 timestamp=str(raw["timestamp"]),
                 replay_attempts=int(raw.get("replay_attempts", 0)),
+                origin=None if raw.get("origin") is None else str(raw["origin"]),
+                outbox=None if raw.get("outbox") is None else str(raw["outbox"]),
             )
         error = str(raw["error"])
         old_type = _REPR_TYPE.match(error)
@@ -238,15 +251,18 @@ class DeadLetterQueue:
         retry_count: int,
         *,
         error_type: str | None = None,
+        origin: str | None = None,
     ) -> str:
         """Store the message once (by message_id) and return its entry id.
 
         `error` is an exception (its message and class name are kept) or a text, with
-        `error_type` naming the kind of failure for a text.
+        `error_type` naming the kind of failure for a text. `origin` names the server whose
+        publish failed (its outbox drains the line).
         """
         entry_id = entry_id_for(message_data)
         text, kind = describe_error(error, error_type)
-        entry = DeadLetterEntry(id=entry_id, message=message_data, error=text, error_type=kind, retry_count=retry_count)
+        entry = DeadLetterEntry(id=entry_id, message=message_data, error=text, error_type=kind,
+                                retry_count=retry_count, origin=origin)
 
         def _store() -> bool:
             self._count_once()
@@ -333,6 +349,22 @@ class DeadLetterQueue:
             return False
         await self.delete(entry_id)
         log.info("dlq_replayed", entry_id=entry_id)
+        return True
+
+    async def mark(self, entry_id: str, outbox: str, error: str) -> bool:
+        """Record the outbox's verdict on an entry (kept for the operators); False when it is gone."""
+        entry = await self.get(entry_id)
+        if entry is None:
+            return False
+        entry.outbox, entry.error = outbox, error
+
+        def _rewrite() -> None:
+            self._count_once()
+            self._write_atomic(entry)
+            self._move_depth(0)
+
+        async with self._lock:
+            await asyncio.to_thread(_rewrite)
         return True
 
     async def replay_all(self, publish: PublishFn) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from nats.aio.client import Client as NATS
 
 from mythos.observability.logging import get_logger
 from mythos.realtime.circuit_breaker import CircuitBreaker, CircuitState
-from mythos.realtime.connection_state_machine import ConnectionState, NATSConnectionStateMachine
+from mythos.realtime.connection_state_machine import ConnectionState, NATSConnectionStateMachine, Transition
 
 __all__ = ["LinkSettings", "NATSLink"]
 
@@ -133,7 +133,9 @@ class NATSLink:
         self._retire_hooks.append(hook)
 
     def attach_breaker(self, breaker: CircuitBreaker) -> None:
-        """Mirror the breaker into the link FSM: open -> circuit_open, closed -> connected."""
+        """Mirror the breaker into the link FSM (open -> circuit_open, closed -> connected), and
+        let an open breaker probe as soon as the link is established again: waiting out its open
+        timeout then only delays chat that NATS would already take."""
 
         def follow(state: CircuitState) -> None:
             if state is CircuitState.OPEN:
@@ -141,7 +143,12 @@ class NATSLink:
             elif state is CircuitState.CLOSED:
                 self.fsm.fire("breaker_closed", "circuit breaker closed")
 
+        def link_back(transition: Transition) -> None:
+            if transition.event == "established":
+                breaker.probe_now(f"link established ({transition.cause})")
+
         breaker.add_listener(follow)
+        self.fsm.add_observer(link_back)
 
     async def start(self) -> None:
         self._stopping = False

@@ -7,7 +7,9 @@ Two transports behind one interface, chosen by `config.nats.use_jetstream`:
 - core NATS: at-most-once, kept as the known-weak configuration the chaos harness must show failing.
 
 Seams: `publish_chat(message) -> PublishOutcome` goes through `publisher`; every decoded incoming
-message goes to `handler` (a `MessageCallback`). Both transports feed one `MetricsCollector`.
+message goes to `handler` (a `MessageCallback`); a queued line the outbox will not send (older than
+CHAT_OUTBOX_MAX_AGE) goes to `on_undelivered`, so its sender is told. Both transports feed one
+`MetricsCollector`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from mythos.realtime.dlq_admin import split_subject
 from mythos.realtime.reliable_chat import ReliableChat, ReliableChatParts
 from mythos.realtime.retry import PermanentError
 
-__all__ = ["SUBSCRIPTIONS", "MessageCallback", "NATSService", "PublishOutcome", "Publisher"]
+__all__ = ["SUBSCRIPTIONS", "MessageCallback", "NATSService", "PublishOutcome", "Publisher", "UndeliveredCallback"]
 
 log = get_logger(__name__)
 
@@ -43,6 +45,8 @@ SUBSCRIPTIONS = ("chat.>", "events.>")
 EVENT_CHANNELS = frozenset({"player_entered", "player_left"})
 FIRST_CONNECT_WAIT_S = 2.0
 MessageCallback = Callable[[ChatMessage], Awaitable[None]]
+UndeliveredCallback = Callable[[ChatMessage, float], None]
+"""`(message, age_s)`: a queued line of this server's that will not be sent automatically."""
 Publisher = Callable[[str, bytes, ChatMessage], Awaitable["PublishOutcome"]]
 
 
@@ -82,6 +86,7 @@ class NATSService:
     ) -> None:
         self.config = config
         self.handler: MessageCallback = handler or _ignore
+        self.on_undelivered: UndeliveredCallback | None = None
         self.publisher: Publisher = self._publish_raw
         self.metrics = metrics or MetricsCollector()
         self.dlq = dlq
@@ -97,7 +102,8 @@ class NATSService:
             if dlq is None:
                 raise ValueError("JetStream mode needs a dead-letter queue (dlq=...)")
             parts = ReliableChatParts.from_config(config, name=f"mythos-{instance_id}")
-            self.reliable = ReliableChat(instance_id, parts, dlq, self._fan_out, self.metrics)
+            self.reliable = ReliableChat(instance_id, parts, dlq, self._fan_out, self.metrics,
+                                         notify_expired=self._undelivered)
             self.publisher = self._publish_reliable
 
     # State
@@ -272,6 +278,16 @@ class NATSService:
             log.exception("nats_handler_failed", subject=msg.subject, error=str(exc))
             return
         self.metrics.record_message_processed(message.channel)
+
+    def _undelivered(self, data: dict[str, Any], age_s: float) -> None:
+        """The outbox refused a queued line as too old: tell its sender through `on_undelivered`."""
+        try:
+            message = ChatMessage.from_dict(data)
+        except ValueError as exc:
+            log.warning("chat_undelivered_unreadable", error=str(exc))
+            return
+        if self.on_undelivered is not None:
+            self.on_undelivered(message, age_s)
 
     async def _fan_out(self, data: dict[str, Any]) -> None:
         """JetStream consume path: ReliableChat's handler calls this inside breaker and retry."""

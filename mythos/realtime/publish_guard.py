@@ -68,8 +68,14 @@ class PublishGuard:
         breaker: CircuitBreaker | None = None,
         metrics: MetricsCollector | None = None,
         deadline_s: float | None = None,
+        origin: str | None = None,
+        on_queued: Callable[[str], None] | None = None,
     ) -> None:
         self._publish = publish
+        self.origin = origin
+        """This server's id, written on every line it queues: its outbox drains only those."""
+        self.on_queued = on_queued
+        """Called with the entry id after each line is queued (the outbox's cue that it has work)."""
         self.deadline_s = deadline_s
         self.dlq = dlq
         self.retry = retry or NATSRetryHandler()
@@ -142,9 +148,10 @@ class PublishGuard:
         body = {**message, "_subject": subject}
         try:
             if isinstance(error, asyncio.CancelledError):
-                dlq_id = await self.dlq.enqueue(body, CANCELLED_REASON, attempts, error_type="CancelledError")
+                dlq_id = await self.dlq.enqueue(body, CANCELLED_REASON, attempts, error_type="CancelledError",
+                                                origin=self.origin)
             else:
-                dlq_id = await self.dlq.enqueue(body, error, attempts)
+                dlq_id = await self.dlq.enqueue(body, error, attempts, origin=self.origin)
         except OSError as exc:
             # A full or read-only disk: the line can be neither sent nor kept. Say so rather than
             # acknowledge a line that is gone (the sender is told it was not kept).
@@ -154,6 +161,8 @@ class PublishGuard:
                                  reason=f"dead-letter queue write failed: {exc.strerror or exc}",
                                  retry_after=retry_after)
         channel = str(message.get("channel", "unknown"))
+        if self.on_queued is not None:
+            self.on_queued(dlq_id)
         if self.metrics is not None:
             self.metrics.record_message_dlq(channel)
         entry_error = CANCELLED_REASON if isinstance(error, asyncio.CancelledError) else str(error)

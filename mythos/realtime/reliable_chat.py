@@ -1,8 +1,9 @@
 """Composition root of the NATS error boundaries for one mythos instance.
 
-Wires the supervised link, the JetStream transport, the consume path (NATSMessageHandler) and
-the publish path (PublishGuard) around one DLQ and one MetricsCollector, so NATSService only has
-to call `start`, `publish` and `stop`.
+Wires the supervised link, the JetStream transport, the consume path (NATSMessageHandler), the
+publish path (PublishGuard) and the outbox that sends this instance's queued chat once NATS is
+back, around one DLQ and one MetricsCollector, so NATSService only has to call `start`,
+`publish` and `stop`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from nats.aio.client import Client as NATS
 
 from mythos.observability.logging import get_logger
 from mythos.observability.metrics import MetricsCollector
-from mythos.realtime.circuit_breaker import CircuitBreaker
-from mythos.realtime.connection_state_machine import metrics_observer
+from mythos.realtime.circuit_breaker import FIRST_OPEN_TIMEOUT, CircuitBreaker, CircuitState
+from mythos.realtime.connection_state_machine import Transition, metrics_observer
 from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.jetstream import JetStreamChat, StreamSpec
 from mythos.realtime.message_handler import DedupCache, NATSMessageHandler
 from mythos.realtime.nats_link import LinkSettings, NATSLink
+from mythos.realtime.outbox import Notify, Outbox
 from mythos.realtime.publish_guard import PublishGuard, PublishResult
 from mythos.realtime.retry import NATSRetryHandler, RetryConfig, is_permanent
 
@@ -45,6 +47,8 @@ class ReliableChatParts:
     publish_deadline_s: float | None = None
     stream: StreamSpec = field(default_factory=StreamSpec)
     dedup_capacity: int = 10_000
+    outbox_max_age_s: float = 120.0
+    """CHAT_OUTBOX_MAX_AGE: queued chat older than this is left to the operators (0: no drain)."""
 
     @classmethod
     def from_config(cls, nats_config: Any, name: str) -> ReliableChatParts:
@@ -58,6 +62,7 @@ class ReliableChatParts:
             breaker_success_threshold=int(nats_config.breaker_success_threshold),
             publish_deadline_s=float(nats_config.publish_deadline_seconds),
             stream=StreamSpec.from_config(nats_config),
+            outbox_max_age_s=float(nats_config.chat_outbox_max_age_seconds),
         )
 
 
@@ -69,6 +74,7 @@ class ReliableChat:
         dlq: DeadLetterQueue,
         fan_out: FanOut,
         metrics: MetricsCollector | None = None,
+        notify_expired: Notify | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.metrics = metrics or MetricsCollector()
@@ -84,11 +90,20 @@ class ReliableChat:
                 timeout=timedelta(seconds=parts.breaker_timeout_s),
                 success_threshold=parts.breaker_success_threshold,
                 excluded=is_permanent,
+                first_timeout=FIRST_OPEN_TIMEOUT,
             )
 
         self.publish_breaker = breaker()
         self.publish_breaker.add_listener(self.metrics.set_circuit_breaker_state)
         self.link.attach_breaker(self.publish_breaker)
+        self.outbox = Outbox(
+            dlq,
+            instance_id,
+            self._drain_publish,
+            ready=self._outbox_ready,
+            max_age_s=parts.outbox_max_age_s,
+            notify=notify_expired,
+        )
         self.guard = PublishGuard(
             self.jetstream.publish,
             dlq,
@@ -96,7 +111,12 @@ class ReliableChat:
             breaker=self.publish_breaker,
             metrics=self.metrics,
             deadline_s=parts.publish_deadline_s,
+            origin=instance_id,
+            on_queued=self.outbox.note_queued,
         )
+        # The outbox drains as soon as the link is back or the breaker lets publishes through.
+        self.link.fsm.add_observer(self._wake_outbox_on_link)
+        self.publish_breaker.add_listener(self._wake_outbox_on_breaker)
         # Fan-out failures are local (a player's socket), so they get their own breaker; an open one
         # naks the message for JetStream to redeliver rather than dead-lettering it.
         self.handler = NATSMessageHandler(
@@ -116,12 +136,31 @@ class ReliableChat:
     async def _bind(self, nc: NATS) -> None:
         await self.jetstream.bind(nc)
 
+    def _outbox_ready(self) -> bool:
+        """Link up and breaker not open: half-open lets the drain's first line be the probe, so
+        queued chat does not wait for a player to speak before the breaker can close."""
+        return self.link.is_connected and self.publish_breaker.state is not CircuitState.OPEN
+
+    async def _drain_publish(self, subject: str, body: dict[str, Any]) -> None:
+        """The outbox publishes through the breaker: its failures count like a player's."""
+        await self.publish_breaker.call(self.jetstream.publish, subject, body)
+
+    def _wake_outbox_on_link(self, transition: Transition) -> None:
+        if transition.event == "established":
+            self.outbox.wake()
+
+    def _wake_outbox_on_breaker(self, state: CircuitState) -> None:
+        if state is not CircuitState.OPEN:
+            self.outbox.wake()
+
     async def start(self) -> None:
         await self.dlq.get_pending_count()  # counted once; the gauge then follows the queue
         await self.jetstream.start_consumer(self.handler.handle)
         await self.link.start()
+        await self.outbox.start()
 
     async def stop(self) -> None:
+        await self.outbox.stop()
         await self.guard.drain()
         await self.jetstream.stop()
         await self.link.stop()
