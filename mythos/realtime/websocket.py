@@ -1,7 +1,11 @@
 """WebSocket transport: commands and pings in, event envelopes and error frames out.
 
 Costs are bounded before they are paid. A command's rate check runs before the player is read
-from the database. Frames that are not commands have a per-connection budget: pings beyond
+from the database. A command refused for its rate is answered (``rate_limited`` with
+``retry_after``), and then the connection is not read again until the window has room (at most
+one window): ircd's "fake lag". Frames sent meanwhile wait in the socket's buffers and run later,
+so a flood costs one refusal per window instead of one parse, audit and answer per frame, and
+TCP flow control slows the flooder down. Frames that are not commands have a per-connection budget: pings beyond
 their bucket (WS_PING_BURST, refilled at WS_PINGS_PER_SECOND) and invalid frames (not JSON,
 not an object, an unknown type, a malformed command, over MAX_FRAME_CHARS, binary that is not
 UTF-8) each spend one token of the bad-frame bucket (WS_BAD_FRAME_BURST, refilled at
@@ -266,7 +270,7 @@ async def _read(
                 return
             with connections.command_in_flight():  # until its reply (or error frame) is out
                 try:
-                    quit_now, actor = await _run_command(command, sender, conn, services, actor, ip)
+                    quit_now, actor, hold_s = await _run_command(command, sender, conn, services, actor, ip)
                 except Exception as exc:  # one failing command must not take the session down
                     log.exception("command_failed", player_id=conn.player_id, error=str(exc))
                     await sender.send(error_message("internal_error", "That command failed; please try again."))
@@ -274,6 +278,11 @@ async def _read(
             if quit_now:
                 conn.close("quit")
                 return
+            if hold_s > 0:
+                # Past the limit: read nothing more until the window has room (module docstring).
+                # Idle meanwhile, so a stop or an eviction closes the socket without waiting.
+                idle.set()
+                await asyncio.sleep(hold_s)
         else:
             if await refuse("invalid_message", f"Unknown message type {str(kind)[:40]!r}.", REASON_INVALID_FRAMES):
                 return
@@ -281,8 +290,9 @@ async def _read(
 
 async def _run_command(
     command: str, sender: _Sender, conn: Connection, services: AppServices, actor: Actor, ip: str | None
-) -> tuple[bool, Actor]:
-    """Run one command; returns whether the player quit, and the player as last read."""
+) -> tuple[bool, Actor, float]:
+    """Run one command; returns whether the player quit, the player as last read, and how long
+    to hold the socket unread (past the rate limit: until the window has room, else 0)."""
     security = services.game.security
     # The rate check first: a refused command costs no database read.
     verdict = security.check_rate(actor)
@@ -292,7 +302,8 @@ async def _run_command(
         security.audit(actor, command.strip(), success=False, source="ws", ip_address=ip, metadata=metadata)
         await _after_queued_events(conn)
         await sender.send(error_message(error_type, verdict.message or "Too many commands.", verdict.retry_after))
-        return False, actor
+        window_s = services.config.security.rate_limit_window_seconds
+        return False, actor, min(float(verdict.retry_after or 0.0), window_s)
     try:
         player = await services.db.get_player(conn.player_id)
     except DatabaseUnavailableError:
@@ -303,7 +314,7 @@ async def _run_command(
     else:
         if player is None:
             await sender.send(error_message("unauthorized", "Your account no longer exists."))
-            return True, actor
+            return True, actor, 0.0
         actor = Actor.from_player(player)
     result = await process_command_unified(
         command, actor, services.game, source="ws", ip_address=ip, session_id=conn.session_id
@@ -312,14 +323,16 @@ async def _run_command(
         error_type = result.error_type or "invalid_command"
         await _after_queued_events(conn)
         await sender.send(error_message(error_type, result.text, result.retry_after))
-        return False, actor
+        if error_type == "rate_limited" and result.retry_after:  # an alias past the budget
+            return False, actor, min(float(result.retry_after), services.config.security.rate_limit_window_seconds)
+        return False, actor, 0.0
     services.connections.send_to_player(
         conn.player_id,
         EventType.COMMAND_RESULT,
         result.envelope_data(command),
         room_id=str(result.data.get("room_id", actor.room_id)),
     )
-    return result.quit, actor
+    return result.quit, actor, 0.0
 
 
 async def _preload_aliases(services: AppServices, actor: Actor) -> None:
