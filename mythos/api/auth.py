@@ -67,6 +67,7 @@ async def register(body: RegisterRequest, services: ServicesDep, request: Reques
     except RegistrationError as exc:
         raise HTTPException(exc.status_code, str(exc)) from exc
     except HashQueueFull as exc:
+        services.metrics.record_refusal("login_busy")
         return _busy(exc)
     return RegisterResponse(player_id=player.id, username=player.username)
 
@@ -77,11 +78,13 @@ async def login(body: LoginRequest, services: ServicesDep, request: Request) -> 
     try:
         player, token = await services.auth.login(body.username, body.password, address=ip)
     except LoginThrottled as exc:
+        services.metrics.record_refusal("login_throttled")
         content = {**error_message("login_throttled", exc.message, exc.retry_after), "scope": exc.scope.value}
         return JSONResponse(
             content, status_code=status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": str(exc.retry_after)}
         )
     except HashQueueFull as exc:
+        services.metrics.record_refusal("login_busy")
         return _busy(exc)
     except AuthError as exc:
         if services.audit is not None:

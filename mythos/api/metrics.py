@@ -18,6 +18,7 @@ from fastapi import APIRouter, Response
 
 from mythos.api.admin import AdminPlayer
 from mythos.api.deps import ServicesDep
+from mythos.api.health import health_report
 from mythos.observability.metrics import PROMETHEUS_CONTENT_TYPE
 
 __all__ = ["router"]
@@ -30,6 +31,8 @@ async def prometheus_metrics(services: ServicesDep) -> Response:
     await services.nats.sync_dlq_depth()
     if services.audit is not None:
         services.metrics.set_audit_status(services.audit.status())
+    health = await health_report(services)
+    services.metrics.set_health(health["status"], health["connections"])
     return Response(services.metrics.render_prometheus(), media_type=PROMETHEUS_CONTENT_TYPE)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mythos.commands.actor import Actor
 from mythos.commands.parser import ParsedCommand
@@ -17,7 +17,11 @@ if TYPE_CHECKING:
     from mythos.realtime.connections import ConnectionManager
     from mythos.world import World
 
-__all__ = ["Actor", "CommandContext", "CommandResult", "GameServices", "Handler"]
+__all__ = ["Actor", "CommandContext", "CommandResult", "GameServices", "Handler", "RefusalCounter"]
+
+
+class RefusalCounter(Protocol):
+    def record_refusal(self, error_type: str) -> None: ...
 
 
 @dataclass
@@ -31,6 +35,8 @@ class GameServices:
     security: CommandSecurity
     # None when the app runs without players' aliases (tests of the game alone).
     aliases: AliasCommands | None = None
+    # Counts refused commands by error type for GET /metrics; None in tests of the game alone.
+    refusals: RefusalCounter | None = None
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ async def process_command_unified(
     if result.error_type:
         metadata["error_type"] = result.error_type
     if result.refused:
+        if services.refusals is not None:
+            services.refusals.record_refusal(result.error_type or "refused")
         # What the refusal found (alias, loop path, reason) is for the audit line, not the wire.
         metadata.update({k: v for k, v in result.data.items() if k not in metadata})
     security.audit(actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata))

@@ -18,7 +18,10 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["BREAKER_STATES", "CLUSTER_KEYS", "CONNECTION_STATES", "PROMETHEUS_CONTENT_TYPE", "MetricsCollector"]
+__all__ = [
+    "BREAKER_STATES", "CLUSTER_KEYS", "CONNECTION_STATES", "HEALTH_STATES", "PROMETHEUS_CONTENT_TYPE",
+    "MetricsCollector",
+]
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BREAKER_STATES: tuple[str, ...] = ("closed", "open", "half_open")
@@ -29,6 +32,7 @@ CONNECTION_STATES: tuple[str, ...] = (
     "reconnecting",
     "circuit_open",
 )
+HEALTH_STATES: tuple[str, ...] = ("ok", "degraded", "down")
 CLUSTER_KEYS: tuple[str, ...] = (
     "registry_available",
     "cross_server_evictions",
@@ -70,17 +74,17 @@ class _ChannelCounts:
 
 
 class _ChannelCollector(Collector):
-    """Exports the per-channel counters as Prometheus counters at scrape time."""
+    """Exports the per-channel (or per-type) counters as Prometheus counters at scrape time."""
 
-    def __init__(self, namespace: str, families: dict[str, tuple[str, _ChannelCounts]]) -> None:
+    def __init__(self, namespace: str, families: dict[str, tuple[str, _ChannelCounts, str]]) -> None:
         self._namespace = namespace
         self._families = families
 
     def collect(self) -> Iterator[Metric]:
-        for name, (documentation, counts) in self._families.items():
-            family = CounterMetricFamily(f"{self._namespace}_{name}", documentation, labels=["channel"])
-            for channel, value in sorted(counts.snapshot().items()):
-                family.add_metric([channel], value)
+        for name, (documentation, counts, label) in self._families.items():
+            family = CounterMetricFamily(f"{self._namespace}_{name}", documentation, labels=[label])
+            for key, value in sorted(counts.snapshot().items()):
+                family.add_metric([key], value)
             yield family
 
 
@@ -92,6 +96,7 @@ class MetricsCollector:
         self._processed = _ChannelCounts(self._lock)
         self._failed = _ChannelCounts(self._lock)
         self._dlq = _ChannelCounts(self._lock)
+        self._refusals = _ChannelCounts(self._lock)
         self._breaker_state = "closed"
         self._connection_state = "disconnected"
         self._reconnects = 0
@@ -104,9 +109,12 @@ class MetricsCollector:
             _ChannelCollector(
                 ns,
                 {
-                    "nats_messages_processed": ("Messages delivered to local players", self._processed),
-                    "nats_messages_failed": ("Message processing attempts that failed", self._failed),
-                    "nats_messages_dead_lettered": ("Messages written to the dead-letter queue", self._dlq),
+                    "nats_messages_processed": ("Messages delivered to local players", self._processed, "channel"),
+                    "nats_messages_failed": ("Message processing attempts that failed", self._failed, "channel"),
+                    "nats_messages_dead_lettered": (
+                        "Messages written to the dead-letter queue", self._dlq, "channel"),
+                    # Counted on every refused command, so one dict add like the chat counters.
+                    "command_refusals": ("Commands refused before they ran, by error type", self._refusals, "type"),
                 },
             )
         )
@@ -140,6 +148,14 @@ class MetricsCollector:
             registry=reg,
         )  # fmt: skip
         self._p_audit_healthy.set(1)
+        self._p_health = Gauge(
+            "health_state", "1 for what GET /api/health says now (ok, degraded, down), 0 for the others",
+            ["state"], namespace=ns, registry=reg,
+        )  # fmt: skip
+        self._set_one_hot(self._p_health, HEALTH_STATES, "ok")
+        self._p_connections = Gauge(
+            "connections", "Open player connections (WebSocket and SSE) on this server", namespace=ns, registry=reg
+        )
         self._p_latency = Histogram(
             "nats_publish_latency_seconds", "Time from publish call to server acknowledgement",
             namespace=ns, registry=reg, buckets=LATENCY_BUCKETS,
@@ -212,6 +228,15 @@ class MetricsCollector:
         with self._lock:
             self._dlq_depth = depth
         self._p_dlq_depth.set(depth)
+
+    def record_refusal(self, error_type: str) -> None:
+        """A command refused before it ran (rate limit, validation, alias checks, database down)."""
+        self._refusals.inc(error_type)
+
+    def set_health(self, status: str, connections: int) -> None:
+        """Mirror GET /api/health's overall status and connection count at scrape time."""
+        self._set_one_hot(self._p_health, HEALTH_STATES, status)
+        self._p_connections.set(connections)
 
     def set_audit_status(self, status: dict[str, Any]) -> None:
         """Mirror the audit logger's own status (AuditLogger.status()) at scrape time."""
