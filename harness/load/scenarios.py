@@ -60,11 +60,11 @@ SCENARIOS: Mapping[str, LoadScenario] = {
     for s in (
         LoadScenario("flood", "loadtests/flood.py", "attackers at 50 cmd/s vs a 10/s limit, compliant players at 2/s",
                      full={"attackers": 10, "players": 20}, short={"attackers": 4, "players": 6},
-                     run_s=60.0, short_run_s=16.0, warmup_s=10.0, short_warmup_s=6.0),
+                     run_s=40.0, short_run_s=16.0, warmup_s=8.0, short_warmup_s=6.0),
         LoadScenario("alias_amplification", "loadtests/alias_amplification.py",
                      "aliases of 10 commands fired in a loop; executed commands must stay at the limit",
                      full={"alias_attackers": 6, "alias_rate": 5.0}, short={"alias_attackers": 3, "alias_rate": 5.0},
-                     run_s=40.0, short_run_s=15.0),
+                     run_s=25.0, short_run_s=15.0),
         LoadScenario("chat_fanout", "loadtests/chat_fanout.py", "many players in one room, each saying lines",
                      full={"chat_players": 40, "chat_lines": 8, "chat_interval_s": 2.0},
                      short={"chat_players": 15, "chat_lines": 4, "chat_interval_s": 2.0},
