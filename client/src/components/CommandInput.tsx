@@ -40,7 +40,8 @@ export function CommandInput({ onCommand, disabled = false }: { onCommand: (comm
   };
 
   return (
-    <div className="prompt">
+    // A named region: every part of the page sits in a landmark, so a screen reader can jump here.
+    <section className="prompt" aria-label="Prompt">
       <span className="prompt__sigil" aria-hidden="true">&gt;</span>
       <input
         className="prompt__input"
@@ -54,6 +55,6 @@ export function CommandInput({ onCommand, disabled = false }: { onCommand: (comm
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
       />
-    </div>
+    </section>
   );
 }

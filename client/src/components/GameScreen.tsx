@@ -21,7 +21,7 @@ export function GameScreen({ username, game, connection, health, onCommand, onRe
   return (
     <div className="game">
       <header className="game__bar">
-        <span className="game__title">MYTHOS</span>
+        <h1 className="game__title">MYTHOS</h1>
         <ConnectionIndicator view={connection} health={health} onReconnect={onReconnect} />
         <span className="game__user">
           {username}
