@@ -14,13 +14,17 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, Request
 
-__all__ = ["INDICATOR", "POLL_MS", "SCREENSHOTS", "Player", "RequestCounter", "new_player_name"]
+__all__ = ["AXE_SCRIPT", "INDICATOR", "POLL_MS", "SCREENSHOTS", "Player", "RequestCounter", "new_player_name",
+           "run_axe"]
 
 INDICATOR = "[data-connection-state]"
 SCREENSHOTS = Path("reports/e2e")
 DEFAULT_TIMEOUT_MS = 15_000
 POLL_MS = 50
 """Interval polling, not requestAnimationFrame: a background tab gets no animation frames."""
+AXE_SCRIPT = Path(__file__).resolve().parents[1] / "client" / "node_modules" / "axe-core" / "axe.min.js"
+"""axe-core, the client's pinned devDependency (``npm ci`` in client/ installs it)."""
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 
 def new_player_name(prefix: str = "p") -> str:
@@ -170,3 +174,19 @@ class RequestCounter:
     @property
     def count(self) -> int:
         return len(self.urls)
+
+
+def run_axe(page: Page) -> dict[str, Any]:
+    """Run axe-core over the page as it is now; its results object (``violations`` among them).
+
+    The script is added as a tag, which a strict Content-Security-Policy refuses: the page's
+    context must be opened with ``bypass_csp=True`` (e2e/test_csp.py checks the policy itself).
+    """
+    if not AXE_SCRIPT.is_file():
+        raise AssertionError(f"{AXE_SCRIPT} is missing: run npm ci in client/")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_SCRIPT))
+    results: dict[str, Any] = page.evaluate(
+        "(tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] })",
+        AXE_TAGS)
+    return results

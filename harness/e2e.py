@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.a11y import A11yCheck, a11y_kpi
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, not_measured, write_suite
 
 __all__ = [
@@ -94,6 +95,8 @@ class E2EFigures:
     connections_ok: int = 0
     screenshots: dict[str, list[str]] = field(default_factory=dict)
     """Screenshot paths by the KPI id whose evidence links them."""
+    a11y: list[A11yCheck] = field(default_factory=list)
+    """axe-core runs over the sign-in and game pages (e2e/test_a11y.py)."""
 
     def connection(self, ok: bool) -> None:
         """One login or expected recovery: did it reach a working session (fully_connected)?"""
@@ -102,6 +105,9 @@ class E2EFigures:
 
     def screenshot(self, kpi_id: str, path: Path | str) -> None:
         self.screenshots.setdefault(kpi_id, []).append(str(path))
+
+    def a11y_check(self, check: A11yCheck) -> None:
+        self.a11y.append(check)
 
     def recovery(self, scenario: str, seconds: float) -> None:
         self.recoveries.append(Recovery(scenario, seconds))
@@ -112,7 +118,7 @@ class E2EFigures:
 
 
 def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
-    """The three e2e catalogue KPIs from what the scenarios recorded."""
+    """The e2e catalogue KPIs from what the scenarios recorded."""
     def shots(kpi_id: str) -> str:
         paths = figures.screenshots.get(kpi_id, [])
         return f"; screenshots: {', '.join(paths)}" if paths else ""
@@ -144,6 +150,7 @@ def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
             f"reached fully_connected{shots('connection_success_rate')}"))
     else:
         results.append(not_measured("connection_success_rate", "no e2e scenario connected"))
+    results.append(a11y_kpi(figures.a11y))
     return results
 
 

@@ -232,7 +232,6 @@ PENDING: frozenset[str] = frozenset({
     # lost stream leader after 4-9 s) and nats_rolling_restart reorders lines.
     "cluster_failover_s", "cross_server_eviction_s", "alias_propagation_ms", "double_sessions",
     "herd_recovery_s", "herd_failed_clients",  # cluster and herd scenarios
-    "a11y_violations",  # axe-core in e2e
     "alerts_fired_as_expected", "false_alerts_in_baseline",  # Prometheus in chaos
     "chat_delivered_after_outage", "outbox_drain_s",  # the outbox
     "server_cpu_us_per_look", "server_cpu_us_per_refusal", "server_cpu_us_per_say",
