@@ -92,7 +92,7 @@ def test_no_serious_or_critical_violations_in_any_view(topology: Topology, new_c
     player.wait_state("fully_connected")
 
     serious = {c.view: [v.rule for v in c.gated] for c in checks if c.gated}
-    print(f"axe-core {checks[0].engine}: {sum(len(c.violations) for c in checks)} violations of any "
+    print(f"{checks[0].engine}: {sum(len(c.violations) for c in checks)} violations of any "
           f"impact over {len(checks)} views; serious or critical: {serious or 'none'}")
     assert [c.view for c in checks] == list(REQUIRED_VIEWS)
     assert serious == {}
