@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness.alerts import judge_alerts
 from harness.cluster.checks import ONE_WORLD_CHECKERS
 from harness.history import NEMESIS, F, Op, dlq_entry_token
 from harness.kpi import compare, spec_for
@@ -910,6 +911,11 @@ def timeline(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
             "drain": drains[-1] if drains else None, "received_never_said": phantom[:MAX_LISTED]}
 
 
+def alerts(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """Prometheus's alerts during the run (harness.alerts): the expected fired and resolved, no other fired."""
+    return judge_alerts(test, history, fault_windows(history), affected_servers)
+
+
 CHECKERS: Mapping[str, Checker] = {
     "delivery": delivery,
     "duplicates": duplicates,
@@ -924,6 +930,7 @@ CHECKERS: Mapping[str, Checker] = {
     "replay_settled": replay_settled,
     "latency": latency,
     "timeline": timeline,
+    "alerts": alerts,
     **ONE_WORLD_CHECKERS,  # sessions, alias_propagation, rate_budget, rooms (harness.cluster.checks)
 }
 """Every checker by name; scenarios pick the ones their expectations need."""

@@ -66,6 +66,9 @@ class F:
              HTTP error otherwise
     dlq      lone ok by "admin": {phase, entries}, every server's DLQ entries as they were after
              replay round ``phase`` ("after_replay", "after_second_replay")
+    alerts   lone ok by "prometheus": {phase: "start", targets, for_s, range_s, ...} when a
+             Prometheus began watching the run, {phase: "run", firing, pending} (rows {alert,
+             server}) each time its alerts changed, {phase: "end", errors, scrapes} at the end
     """
 
     SAY = "say"
@@ -80,6 +83,7 @@ class F:
     METRICS = "metrics"
     REPLAY = "replay"
     DLQ = "dlq"
+    ALERTS = "alerts"
 
 
 TOKEN_RE = re.compile(r"\bmsg_([A-Za-z0-9]+)_(\d+)\b")

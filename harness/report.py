@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.kpi import CATALOGUE, SuiteReport, load_suite
+from harness.report_alerts import alert_plot
 from harness.report_sections import e2e_section, load_section, run_section
 from harness.results import ScenarioResult, latest_results
 from harness.verdict import ALWAYS_SHOWN, MergedKPI, Verdict, judge, kpi_files, merge_kpis
@@ -184,6 +185,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}
 th{background:#f3f3f3}.pass{background:#e6f4e6}.fail{background:#fbe3e3}.nm{background:#fff4d6}
 .verdict{font-size:20px;font-weight:bold}.small{color:#666;font-size:12px}img{max-width:100%}
+.pair{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
 .shots{display:flex;flex-wrap:wrap;gap:12px}.shots figure{margin:0}img.shot{width:320px;border:1px solid #ccc}
 """
 
@@ -289,12 +291,12 @@ def render_html(verdict: Verdict, results: Sequence[ScenarioResult], out_dir: Pa
         f"<td>{s.wall_time_s:.1f}</td><td>{len(s.kpis)}</td></tr>" for s in verdict.suites)
     plots = [_scenario_table(results, out_dir)] if results else []
     for result in results:
-        png = delivery_plot(result)
-        if png:
+        pngs = [png for png in (delivery_plot(result), alert_plot(result)) if png]
+        if pngs:
             title = html.escape(result.scenario)
             meta = f"run {html.escape(result.run_id)}, valid: {html.escape(str(result.valid))}"
-            plots.append(f"<h3>{title} <span class='small'>{meta}</span></h3>"
-                         f"<img src='data:image/png;base64,{png}'>")
+            images = "".join(f"<img src='data:image/png;base64,{png}'>" for png in pngs)
+            plots.append(f"<h3>{title} <span class='small'>{meta}</span></h3><div class='pair'>{images}</div>")
     for title, png_or_none in (("Recovery times", recovery_plot(results)),
                                ("Delivery latency percentiles", latency_plot(results))):
         if png_or_none:

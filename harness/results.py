@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.alerts import alert_kpis
 from harness.checker import percentile
 from harness.cluster.kpis import one_world_kpis
 from harness.history import dlq_entry_body
@@ -295,7 +296,9 @@ def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> l
     measured when none of its scenarios killed a node); the chaos suite reports it only when one
     of its scenarios did, so a single-node run never stands in for the cluster's figure. The
     cluster suite also reports the one-world KPIs (harness.cluster.kpis: double_sessions,
-    cross_server_eviction_s, alias_propagation_ms; not measured when no run measured them).
+    cross_server_eviction_s, alias_propagation_ms; not measured when no run measured them); the
+    chaos suite reports the alert KPIs (harness.alerts: alerts_fired_as_expected over the runs
+    with faults, false_alerts_in_baseline over the noop runs).
     """
     kpis = [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
             _pooled_replay(results), *_pooled_recovery(results)]
@@ -303,6 +306,8 @@ def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> l
         kpis.append(_pooled_failover(results))
     if suite == CLUSTER_SUITE:
         kpis.extend(one_world_kpis(results))
+    else:
+        kpis.extend(alert_kpis(results))
     return kpis
 
 

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -42,6 +43,7 @@ from harness.metrics_probe import fetch_sample
 from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.results import ScenarioResult, collect_dlq, now
 from harness.schedule import Schedule, run_nemesis
+from harness.services.prometheus import PROMETHEUS_ENV, watch_alerts
 from harness.topology import KNOWN_WEAK_ENV, Topology, TopologySpec
 
 __all__ = ["ChaosTest", "SteadyStateNotHeld", "noop_test", "run_scenario", "weakened"]
@@ -358,7 +360,7 @@ def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
     started = now()
     history = History(paths.history, test=test.describe())
     try:
-        with Topology(test.topology, paths) as topology:
+        with Topology(test.topology, paths) as topology, _alert_watch(topology, paths, history):
             run = _Run(test, topology, history)
             asyncio.run(run.execute())
             dlq = (run.dlq_snapshot if run.dlq_snapshot is not None
@@ -373,6 +375,16 @@ def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
     result.save(paths.results)
     log.info("scenario_checked", scenario=test.name, valid=checks["valid"], run=paths.run_id)
     return result
+
+
+def _alert_watch(topology: Topology, paths: RunPaths, history: History) -> contextlib.AbstractContextManager[Any]:
+    """With HARNESS_PROMETHEUS set (the chaos suite sets it), one Prometheus for this topology,
+    scraping every game server, its alerts recorded in the history for the ``alerts`` checker."""
+    binary = os.environ.get(PROMETHEUS_ENV)
+    if not binary:
+        return contextlib.nullcontext()
+    targets = {server.name: f"127.0.0.1:{server.port}" for server in topology.mythos}
+    return watch_alerts(Path(binary), paths.run_dir / "prometheus", paths.log_dir, targets, history)
 
 
 def _write_json(path: Path, data: Sequence[Mapping[str, Any]]) -> None:

@@ -29,8 +29,9 @@ import httpx
 import structlog
 import yaml
 
+from harness.alerts import ALERTS_OP
 from harness.history import History
-from harness.services.process import ManagedProcess, free_port
+from harness.services.process import ManagedProcess, free_port, wait_until
 
 __all__ = [
     "ALERTS_OP",
@@ -52,7 +53,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = PROJECT_ROOT / "deploy" / "prometheus" / "rules.yml"
 PROMETHEUS_ENV = "HARNESS_PROMETHEUS"
 """Set to a prometheus binary (the chaos suite does): every scenario run gets a Prometheus."""
-ALERTS_OP = "alerts"
 START_TIMEOUT_S = 20.0
 HTTP_TIMEOUT_S = 2.0
 SCRAPE_INTERVAL_S = 1.0
@@ -170,19 +170,31 @@ class PrometheusServer:
     def _ready(self) -> bool:
         return httpx.get(f"{self.url}/-/ready", timeout=HTTP_TIMEOUT_S).status_code == 200
 
-    def _all_targets_up(self) -> bool:
-        active = self._get("/api/v1/targets")["data"]["activeTargets"]
-        return len(active) == len(self.targets) and all(t.get("health") == "up" for t in active)
+    def targets_up(self) -> dict[str, int]:
+        """For each target (by server name), how many scrapes succeeded in the last hour."""
+        rows = self.query(f'sum_over_time(up{{job="{JOB}"}}[1h])')
+        counts = {str(r["metric"].get("server")): int(float(r["value"][1])) for r in rows}
+        return {name: counts.get(name, 0) for name in self.targets}
+
+    def wait_for_targets(self, timeout: float = START_TIMEOUT_S) -> float:
+        """Wait until every target was scraped once; the seconds it took."""
+        return wait_until(lambda: all(self.targets_up().values()), timeout=timeout,
+                          what=f"prometheus on {self.url} scraping {sorted(self.targets)}",
+                          alive=lambda: self.process.running, interval=0.25)
 
     def start(self) -> float:
-        """Write the config and the shortened rules, start, and wait until every target was scraped."""
+        """Write the config and the shortened rules, start, and wait until Prometheus is ready.
+
+        Prometheus 2.42 hands its targets to the scrape loop on a 5 s tick, so the first scrape
+        comes about 5 s after start: the scenario's setup (accounts, logins, the first steady
+        state) runs meanwhile, and :meth:`targets_up` says at the end whether every target was scraped.
+        """
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.rules_copy.write_text(shorten_rules(self._rules.read_text(encoding="utf-8"), for_s=self._for_s,
                                                  range_s=self._range_s), encoding="utf-8")
         self.config_file.write_text(yaml.safe_dump(_config(self.targets, self.rules_copy, self._interval),
                                                    sort_keys=False), encoding="utf-8")
-        took = self.process.start_until(lambda: self._ready() and self._all_targets_up(),
-                                        timeout=START_TIMEOUT_S, what=f"prometheus on {self.url}")
+        took = self.process.start_until(self._ready, timeout=START_TIMEOUT_S, what=f"prometheus on {self.url}")
         log.info("prometheus_ready", url=self.url, targets=self.targets, seconds=round(took, 3))
         return took
 
@@ -275,7 +287,12 @@ class AlertWatch:
         self._stop.set()
         self._thread.join(timeout=HTTP_TIMEOUT_S * 2)
         self.poll()
-        self.history.observe("prometheus", ALERTS_OP, {"phase": "end", "errors": self.errors})
+        try:
+            scrapes: dict[str, int] | None = self.prometheus.targets_up()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            log.warning("prometheus_targets_unreadable", error=f"{type(exc).__name__}: {exc}")
+            scrapes = None
+        self.history.observe("prometheus", ALERTS_OP, {"phase": "end", "errors": self.errors, "scrapes": scrapes})
 
 
 @contextmanager

@@ -13,7 +13,7 @@ with stale runs of scenarios it did not run. HARNESS_REPORTS moves the reports d
 The suite takes minutes, so a bare ``pytest`` (which collects everything under tests/) deselects
 it (deselected, not skipped: a skip would fail a strict-skips run): it runs when asked for by
 marker (``-m chaos`` / ``-m chaos_fast``) or by path (``tests/chaos``). A missing toxiproxy-server
-fails the scenarios with how to install it.
+or prometheus fails the scenarios with how to install it; each run gets its own Prometheus.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.required_tools import require_toxiproxy
+from harness.required_tools import require_prometheus, require_toxiproxy
 from harness.results import write_chaos_suite
+from harness.services.prometheus import PROMETHEUS_ENV
 from tests.chaos.session import ChaosSession
 
 CHAOS_DIR = Path(__file__).resolve().parent
@@ -76,6 +77,20 @@ def pytest_report_collectionfinish(config: pytest.Config, items: Sequence[pytest
 @pytest.fixture(autouse=True)
 def _needs_toxiproxy() -> None:
     require_toxiproxy()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prometheus_watches_every_run() -> Iterator[None]:
+    """Every scenario run of the session gets a real Prometheus with the shipped rules
+    (scenarios.base.run_scenario reads HARNESS_PROMETHEUS): one per topology, its alerts judged
+    by the ``alerts`` checker. A missing prometheus fails the scenarios with how to install it."""
+    previous = os.environ.get(PROMETHEUS_ENV)
+    os.environ[PROMETHEUS_ENV] = str(require_prometheus())
+    yield
+    if previous is None:
+        os.environ.pop(PROMETHEUS_ENV, None)
+    else:
+        os.environ[PROMETHEUS_ENV] = previous
 
 
 @pytest.fixture(scope="session")

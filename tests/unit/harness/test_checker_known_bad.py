@@ -124,11 +124,25 @@ def timeline(bad: bool) -> Case:
     return TEST, b.drain(5.0).ops, []
 
 
+def alerts(bad: bool) -> Case:
+    """A 10 s partition of mythos-0's link: the good run's Prometheus fired the link and DLQ-growth
+    alerts and let them go; the bad one never fired the link alert."""
+    b = HistoryBuilder().fault(5.0, 15.0)
+    b.op(0.5, "ok", "prometheus", F.ALERTS, {"phase": "start", "targets": {"mythos-0": "127.0.0.1:1"}})
+    fired = [{"alert": "MythosDlqGrowing", "server": "mythos-0"}]
+    if not bad:
+        fired.append({"alert": "MythosNatsLinkDown", "server": "mythos-0"})
+    b.op(9.0, "ok", "prometheus", F.ALERTS, {"phase": "run", "firing": fired, "pending": []})
+    b.op(20.0, "ok", "prometheus", F.ALERTS, {"phase": "run", "firing": [], "pending": []})
+    b.op(21.0, "ok", "prometheus", F.ALERTS, {"phase": "end", "errors": 0, "scrapes": {"mythos-0": 20}})
+    return TEST, b.ops, []
+
+
 KNOWN_BAD: dict[str, Callable[[bool], Case]] = {
     "delivery": delivery, "duplicates": duplicates, "ordering": ordering, "recovery": recovery,
     "failover": failover, "acceptance": acceptance, "availability": availability, "steady_state": steady_state,
     "transitions": transitions, "replay": replay, "replay_settled": replay_settled,
-    "latency": latency, "timeline": timeline,
+    "latency": latency, "timeline": timeline, "alerts": alerts,
     # The one-world checkers (harness.cluster.checks); their histories are in cluster_histories.py.
     "sessions": sessions_case, "alias_propagation": alias_case, "rate_budget": rate_case, "rooms": rooms_case,
 }
