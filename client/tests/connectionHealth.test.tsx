@@ -4,8 +4,9 @@
  * what the indicator announces to a screen reader (item 7: state changes only, no countdown).
  * Fake timers and an injected fetch; the hook runs in React as on the page.
  */
-import { act, render, renderHook, screen } from '@testing-library/react';
+import { act, fireEvent, render, renderHook, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { App } from '../src/App';
 import { ConnectionIndicator, lookOf } from '../src/components/ConnectionIndicator';
 import { DEFAULT_CONFIG } from '../src/config';
 import {
@@ -18,6 +19,7 @@ import {
 } from '../src/hooks/useConnectionHealth';
 import type { ConnectionView } from '../src/hooks/useConnectionStateMachine';
 import type { ConnectionStateName } from '../src/machines/connectionMachine';
+import { FakeEventSource, FakeWebSocket } from './fakes';
 
 const OK_BODY = { status: 'ok', database: 'ok', nats: 'ok', nats_state: 'connected' };
 const NATS_LOST = { status: 'degraded', database: 'ok', nats: 'degraded', nats_state: 'reconnecting' };
@@ -245,5 +247,37 @@ describe('what the indicator announces', () => {
     expect(new Set(texts).size).toBe(4);
     expect(texts[1]).toMatch(/chat is delayed/i);
     expect(live().getAttribute('aria-live')).toBe('polite');
+  });
+});
+
+describe('the game page with the health poll', () => {
+  it('turns amber when the server it plays on says chat is delayed, and green when it recovers', async () => {
+    vi.useRealTimers();
+    FakeEventSource.reset();
+    FakeWebSocket.reset();
+    let healthBody: unknown = NATS_LOST;
+    const healthCalls: string[] = [];
+    const fetchImpl = vi.fn(async (url: RequestInfo | URL) => {
+      if (String(url) === '/api/health') {
+        healthCalls.push(String(url));
+        return new Response(JSON.stringify(healthBody), { status: 200 });
+      }
+      return new Response(JSON.stringify({ access_token: 'TOKEN', token_type: 'bearer', player_id: 'p1', expires_in: 3600 }), { status: 200 });
+    });
+    const pageConfig = { ...DEFAULT_CONFIG, healthIntervalMs: 1_000, wsStartDelayMs: 0 };
+    render(<App config={pageConfig} EventSourceImpl={FakeEventSource as never} WebSocketImpl={FakeWebSocket as never} fetchImpl={fetchImpl as never} />);
+    fireEvent.change(screen.getByLabelText('Username'), { target: { value: 'randolph' } });
+    fireEvent.change(screen.getByLabelText('Password'), { target: { value: 'carter123' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Enter' }));
+    await waitFor(() => expect(FakeEventSource.instances.length).toBeGreaterThan(0));
+    act(() => FakeEventSource.latest().open());
+    await waitFor(() => expect(FakeWebSocket.instances.length).toBeGreaterThan(0));
+    act(() => FakeWebSocket.latest().open());
+    await waitFor(() => expect(indicator().dataset.look).toBe('amber'));
+    expect(indicator().dataset.connectionState).toBe('fully_connected');
+    expect(screen.getByText('Chat is delayed; your messages are being kept')).toBeTruthy();
+    healthBody = OK_BODY;
+    await waitFor(() => expect(indicator().dataset.look).toBe('green'), { timeout: 3_000 });
+    expect(healthCalls.length).toBeGreaterThanOrEqual(2);
   });
 });
