@@ -21,7 +21,11 @@ recipient saw it after a later message of the same sender).
 
 A line the server refused because chat was unavailable (``say`` fail with ``chat_unavailable``)
 is not in the delivery rate (the sender knows it was not sent) but must be in the DLQ exactly
-once, like every acknowledged line that was not delivered: that is ``dlq_accounted``. Every line
+once, like every acknowledged line that was not delivered: that is ``dlq_accounted``. A queued
+line its server's outbox sent after the heal (every expected recipient saw it once before any
+admin replay, and the DLQ no longer holds it) is accounted for too: it left the DLQ by delivery.
+The ``outbox`` checker judges those lines on their own (``chat_delivered_after_outage``,
+``outbox_drain_s``). Every line
 is in ``chat_answered_rate`` (did the sender hear back at all) and, when said while a NATS fault
 was active, in ``chat_accepted_during_faults`` (ok, or queued in the DLQ with an id).
 
@@ -55,6 +59,8 @@ __all__ = [
     "fault_windows",
     "merge_valid",
     "metrics_series",
+    "outbox",
+    "outbox_limit",
     "percentile",
     "player_servers",
     "replay_start",
@@ -338,7 +344,8 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
     statuses = Counter(m.status for m in messages)
     acknowledged = statuses["delivered"] + statuses["dead_lettered"] + statuses["lost"]
     failed = [m for m in messages if m.dlq_expected]
-    accounted = sum(1 for m in failed if m.dlq_count == 1)
+    drained = [m for m in failed if _drained(m)]
+    accounted = sum(1 for m in failed if m.dlq_count == 1) + len(drained)
     result: CheckResult = {
         "sent_ok": sum(1 for m in messages if m.outcome == "ok"),
         "sent_fail": statuses["fail"],
@@ -353,6 +360,7 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         "dlq_accounted": accounted / len(failed) if failed else (1.0 if acknowledged else None),
         "dlq_expected": len(failed),
         "dlq_accounted_count": accounted,
+        "drained": len(drained),
         "dlq_missing_tokens": sorted(m.token for m in failed if m.dlq_count == 0)[:MAX_LISTED],
         "dlq_entries": len(dlq),
         "dlq_repeated": sorted(m.token for m in messages if m.dlq_count > 1)[:MAX_LISTED],
@@ -377,6 +385,101 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         and _spec_valid("dlq_accounted", result["dlq_accounted"])
     )
     return result
+
+
+def _drained(message: Message) -> bool:
+    """A queued line its server sent once NATS was back: gone from the DLQ, and every expected
+    recipient saw it exactly once before any admin replay."""
+    return (message.queued and message.dlq_count == 0 and bool(message.expected) and not message.missing
+            and all(len(message.received.get(p, ())) == 1 for p in message.expected))
+
+
+OUTBOX_MAX_AGE_S = 120.0
+"""The server's default CHAT_OUTBOX_MAX_AGE; a scenario's ``mythos_env`` may set another."""
+OUTBOX_GRACE_S = 2.0
+"""A line within this of the limit at the heal may cross it before the drain reaches it (the link
+comes back up to a second after the heal): it is judged neither as due nor as stale."""
+
+
+def outbox_limit(test: Test) -> float:
+    """CHAT_OUTBOX_MAX_AGE as the run's game servers had it."""
+    env = dict((test.get("topology") or {}).get("mythos_env") or {})
+    return float(env.get("CHAT_OUTBOX_MAX_AGE", OUTBOX_MAX_AGE_S))
+
+
+def outbox(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
+    """chat_delivered_after_outage and outbox_drain_s: did each server send the lines it queued?
+
+    A queued line (refused with a DLQ id) belongs to the first NATS-fault heal at or after it was
+    said (the last heal, for a line queued while the link was still coming back). Judged by its
+    age at that heal against the run's CHAT_OUTBOX_MAX_AGE:
+
+    - **due** (younger than the limit by more than ``OUTBOX_GRACE_S``): delivered after the outage
+      when every expected recipient saw it before any admin replay. ``chat_delivered_after_outage``
+      is delivered / due; ``outbox_drain_s`` is, per heal, the time from the heal until the last
+      due line reached its last recipient (not measured while a due line is missing);
+    - **stale** (older than the limit): the outbox must not send it; it must still be in the DLQ
+      for the operators, and no recipient may have seen it before the replay.
+    """
+    limit = outbox_limit(test)
+    heals = sorted(w["healed"] for w in fault_windows(history)
+                   if w["healed"] is not None and w["start"] is not None and is_nats_fault(w))
+    queued = [m for m in classify_messages(test, history, dlq) if m.outcome == "fail" and m.queued]
+    if not queued:
+        return {"valid": True, "applicable": False, "limit_s": limit, "queued": 0, "due": 0,
+                "chat_delivered_after_outage": None, "outbox_drain_s": None, "windows": []}
+    windows: dict[float, dict[str, Any]] = {}
+    due: list[Message] = []
+    delivered: list[Message] = []
+    stale: list[Message] = []
+    borderline = unobservable = 0
+    for message in queued:
+        after = [h for h in heals if h >= message.invoked]
+        heal = after[0] if after else (heals[-1] if heals else message.invoked)
+        age = max(0.0, heal - message.invoked)
+        if age > limit:
+            stale.append(message)
+            continue
+        if age > limit - OUTBOX_GRACE_S:
+            borderline += 1
+            continue
+        if not message.expected:
+            unobservable += 1
+            continue
+        due.append(message)
+        window = windows.setdefault(heal, {"healed": heal, "lines": 0, "delivered": 0, "last_s": 0.0})
+        window["lines"] += 1
+        if not message.missing:
+            delivered.append(message)
+            window["delivered"] += 1
+            landed = max(min(message.received[p]) for p in message.expected)
+            window["last_s"] = max(window["last_s"], landed - heal)
+    rows = []
+    for window in sorted(windows.values(), key=lambda w: w["healed"]):
+        complete = window["delivered"] == window["lines"]
+        rows.append({**window, "drain_s": window["last_s"] if complete else None})
+    rate = len(delivered) / len(due) if due else None
+    drain = None if any(r["drain_s"] is None for r in rows) else max((r["drain_s"] for r in rows), default=None)
+    stale_sent = sorted(m.token for m in stale if m.received)
+    stale_not_kept = sorted(m.token for m in stale if m.dlq_count != 1)
+    problems: list[str] = []
+    if due and not _spec_valid("chat_delivered_after_outage", rate):
+        problems.append(f"{len(due) - len(delivered)} of {len(due)} queued lines younger than the "
+                        f"{limit:g} s limit were not delivered after the outage")
+    if due and drain is not None and not _spec_valid("outbox_drain_s", drain):
+        problems.append(f"the outbox took {drain:.3g} s after a heal to send its lines")
+    if stale_sent:
+        problems.append(f"{len(stale_sent)} lines older than the limit were sent without an operator")
+    if stale_not_kept:
+        problems.append(f"{len(stale_not_kept)} lines older than the limit are not in the DLQ once")
+    valid: Validity = False if problems else (True if due or stale else "unknown")
+    return {"valid": valid, "applicable": True, "limit_s": limit, "problems": problems,
+            "queued": len(queued), "due": len(due), "delivered_after_outage": len(delivered),
+            "stale": len(stale), "borderline": borderline, "unobservable": unobservable,
+            "chat_delivered_after_outage": rate, "outbox_drain_s": drain,
+            "outbox_lines": max((r["lines"] for r in rows), default=0), "windows": rows,
+            "not_delivered_tokens": sorted(m.token for m in due if m.missing)[:MAX_LISTED],
+            "stale_sent": stale_sent[:MAX_LISTED], "stale_not_kept": stale_not_kept[:MAX_LISTED]}
 
 
 def duplicates(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
@@ -923,6 +1026,7 @@ CHECKERS: Mapping[str, Checker] = {
     "recovery": recovery,
     "failover": failover,
     "acceptance": acceptance,
+    "outbox": outbox,
     "availability": availability,
     "steady_state": steady_state,
     "transitions": transitions,

@@ -287,8 +287,47 @@ def _pooled_failover(results: Sequence[ScenarioResult]) -> KPIResult:
         f"scenarios: {per}", sample=len(times))
 
 
+def _pooled_outbox(results: Sequence[ScenarioResult]) -> list[KPIResult]:
+    """chat_delivered_after_outage over every due queued line of every scenario; outbox_drain_s the
+    slowest drain after any heal, resting on the most lines one heal drained (its sample)."""
+    ids = ("chat_delivered_after_outage", "outbox_drain_s")
+    missing = [r.scenario for r in results if not isinstance(r.checks.get("outbox"), Mapping)]
+    if missing:
+        return [kpi_from_catalogue(k, None, f"not measured: the outbox check did not run in {', '.join(missing)}")
+                for k in ids]
+    due = [r for r in results if int(r.check("outbox", "due") or 0)]
+    if not due:
+        return [kpi_from_catalogue(k, None, "not measured: no scenario queued a line younger than the outbox "
+                                            "limit while NATS was faulted") for k in ids]
+    lines = sum(int(r.check("outbox", "due") or 0) for r in due)
+    delivered = sum(int(r.check("outbox", "delivered_after_outage") or 0) for r in due)
+    stale = sum(int(r.check("outbox", "stale") or 0) for r in results)
+    per = ", ".join(f"{r.scenario}={int(r.check('outbox', 'delivered_after_outage') or 0)}/"
+                    f"{int(r.check('outbox', 'due') or 0)}" for r in due)
+    kpis = [kpi_from_catalogue(
+        "chat_delivered_after_outage", delivered / lines,
+        f"{delivered} of {lines} lines queued during NATS faults (younger than the outbox limit at the heal) "
+        f"delivered by their own server after the heal, before any admin replay; {stale} older lines kept "
+        f"for the operators; per scenario: {per}", sample=lines)]
+    unfinished = [r.scenario for r in due if r.check("outbox", "outbox_drain_s") is None]
+    if unfinished:
+        kpis.append(kpi_from_catalogue("outbox_drain_s", None,
+                                       f"not measured: queued lines never all delivered in {', '.join(unfinished)}"))
+        return kpis
+    worst = max(due, key=lambda r: float(r.check("outbox", "outbox_drain_s")))
+    biggest = max(int(r.check("outbox", "outbox_lines") or 0) for r in due)
+    windows = ", ".join(f"{r.scenario}: {w['lines']} lines in {float(w['drain_s']):.3g} s"
+                        for r in due for w in (r.check("outbox", "windows") or []) if w.get("drain_s") is not None)
+    kpis.append(kpi_from_catalogue(
+        "outbox_drain_s", float(worst.check("outbox", "outbox_drain_s")),
+        f"slowest drain, heal to the last queued line received by every player in its room ({worst.scenario}); "
+        f"sample = the most lines one heal drained ({biggest}); per heal: {windows}", sample=biggest))
+    return kpis
+
+
 def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> list[KPIResult]:
-    """The chaos suite's KPIs: pooled delivery, loss, DLQ and answers, minimum availability, recovery p95.
+    """The chaos suite's KPIs: pooled delivery, loss, DLQ and answers, minimum availability, recovery
+    p95, and the outbox (chat_delivered_after_outage pooled, outbox_drain_s the slowest drain).
 
     Pooling counts every message once, so a long scenario weighs what it sent; each scenario's
     own figures stay in the evidence, and each scenario's test asserts them alone, so a lossy
@@ -301,7 +340,7 @@ def chaos_kpis(results: Sequence[ScenarioResult], suite: str = CHAOS_SUITE) -> l
     with faults, false_alerts_in_baseline over the noop runs).
     """
     kpis = [*_pooled_delivery(results), *_pooled_acceptance(results), _min_availability(results),
-            _pooled_replay(results), *_pooled_recovery(results)]
+            _pooled_replay(results), *_pooled_recovery(results), *_pooled_outbox(results)]
     if suite == CLUSTER_SUITE or any(r.check("failover", "applicable") for r in results):
         kpis.append(_pooled_failover(results))
     if suite == CLUSTER_SUITE:

@@ -124,6 +124,17 @@ def timeline(bad: bool) -> Case:
     return TEST, b.drain(5.0).ops, []
 
 
+def outbox(bad: bool) -> Case:
+    """A line queued during a partition: the good run's server sends it after the heal, the bad
+    one leaves it for an operator's replay."""
+    b = HistoryBuilder().connect(0.0, "alice", "bob")
+    b.fault(1.0, 3.0)
+    b.say(2.0, "alice", 1, "fail", queued=True)
+    if not bad:
+        b.recv(3.4, "bob", "alice", 1)
+    return TEST, b.drain(6.0).ops, [dlq_entry("alice", 1)] if bad else []
+
+
 def alerts(bad: bool) -> Case:
     """A 10 s partition of mythos-0's link: the good run's Prometheus fired the link and DLQ-growth
     alerts and let them go; the bad one never fired the link alert."""
@@ -142,7 +153,7 @@ KNOWN_BAD: dict[str, Callable[[bool], Case]] = {
     "delivery": delivery, "duplicates": duplicates, "ordering": ordering, "recovery": recovery,
     "failover": failover, "acceptance": acceptance, "availability": availability, "steady_state": steady_state,
     "transitions": transitions, "replay": replay, "replay_settled": replay_settled,
-    "latency": latency, "timeline": timeline, "alerts": alerts,
+    "latency": latency, "timeline": timeline, "alerts": alerts, "outbox": outbox,
     # The one-world checkers (harness.cluster.checks); their histories are in cluster_histories.py.
     "sessions": sessions_case, "alias_propagation": alias_case, "rate_budget": rate_case, "rooms": rooms_case,
 }
