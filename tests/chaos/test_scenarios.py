@@ -4,7 +4,8 @@
 kill); ``-m chaos`` runs all of them. Each test runs one scenario on a fresh topology (real
 nats-server, toxiproxy and mythos processes), then asserts the checkers' figures: delivery,
 loss and DLQ accounting against the spec, recovery after every heal, availability while NATS is
-faulted, the steady state around every fault, and the link FSM and breaker as /metrics showed them.
+faulted, the steady state around every fault, the link FSM and breaker as /metrics showed them,
+and the alerts a real Prometheus fired (tests/chaos/alert_expectations.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from harness.cli import available_scenarios, load_scenario
 from scenarios import CLUSTER, FAST
 from scenarios.base import run_scenario
+from tests.chaos.alert_expectations import alert_summary, alert_violations
 from tests.chaos.expectations import summary, violations
 from tests.chaos.session import ChaosSession
 
@@ -44,6 +46,7 @@ def test_the_fast_subset_is_part_of_the_catalogue() -> None:
 def test_scenario_holds_the_delivery_and_recovery_kpis(name: str, reports_dir: Path,
                                                         chaos_session: ChaosSession) -> None:
     result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
-    problems = violations(result)
+    problems = [*violations(result), *alert_violations(result)]
     print(summary(result))
-    assert not problems, "\n".join([summary(result), *problems])
+    print(alert_summary(result))
+    assert not problems, "\n".join([summary(result), alert_summary(result), *problems])
