@@ -10,9 +10,11 @@ import { App } from '../src/App';
 import { ConnectionIndicator, lookOf } from '../src/components/ConnectionIndicator';
 import { DEFAULT_CONFIG } from '../src/config';
 import {
+  HEALTH_JITTER,
   HEALTH_LIMITS,
   chatStatus,
   healthIntervals,
+  jittered,
   pollMode,
   useConnectionHealth,
   type ServerHealth,
@@ -48,7 +50,7 @@ const config = { ...DEFAULT_CONFIG, healthIntervalMs: 10_000, healthRetryInterva
 function mount(fetchImpl: typeof fetch, state: ConnectionStateName, target: Window = window) {
   const send = vi.fn();
   const hook = renderHook((props: { state: ConnectionStateName }) =>
-    useConnectionHealth({ send, state: props.state, config, fetchImpl, target }), { initialProps: { state } });
+    useConnectionHealth({ send, state: props.state, config, fetchImpl, target, random: () => 0.5 }), { initialProps: { state } });
   return { ...hook, send };
 }
 
@@ -82,6 +84,14 @@ describe('health intervals and the health body', () => {
     expect(chatStatus({ nats: 'down', nats_state: 'disabled' })).toBe('ok');
     expect(chatStatus(null)).toBe('unknown');
     expect(chatStatus({ nats: 42 })).toBe('unknown');
+  });
+
+  it('spreads each wait by the jitter, so pages that lost the same server do not ask in lockstep', () => {
+    expect(jittered(10_000, () => 0.5)).toBe(10_000);
+    expect(jittered(10_000, () => 0)).toBe(10_000 * (1 - HEALTH_JITTER));
+    expect(jittered(10_000, () => 0.999999)).toBeLessThanOrEqual(10_000 * (1 + HEALTH_JITTER));
+    const waits = new Set(Array.from({ length: 50 }, () => jittered(2_000, Math.random)));
+    expect(waits.size).toBeGreaterThan(1);
   });
 
   it('polls while connected or on the way back, never when the machine has stopped', () => {

@@ -12,7 +12,7 @@
  * One request at a time: the next is scheduled when the previous one has ended, and each is
  * aborted after its own timeout or when the hook's mode changes.
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import type { ConnectionConfig } from '../config';
 import type { ConnectionEvent, ConnectionStateName } from '../machines/connectionMachine';
 
@@ -34,6 +34,12 @@ export const HEALTH_LIMITS = Object.freeze({
   connected: { min: 1_000, max: 300_000 },
   reconnecting: { min: 500, max: 60_000 },
 });
+
+/**
+ * Each wait is the interval times a random factor in 1 ± this: pages that lost their server at
+ * the same moment do not ask it again in lockstep when it comes back.
+ */
+export const HEALTH_JITTER = 0.2;
 
 /** A health request that takes longer than this counts as unanswered. */
 export const HEALTH_REQUEST_TIMEOUT_MS = 5_000;
@@ -98,6 +104,13 @@ export interface UseConnectionHealthOptions {
   fetchImpl?: typeof fetch;
   target?: Window;
   url?: string;
+  /** Uniform in [0, 1); the jitter's source (tests pass a constant). */
+  random?: () => number;
+}
+
+/** One wait of the poll: `everyMs` with {@link HEALTH_JITTER} applied. */
+export function jittered(everyMs: number, random: () => number): number {
+  return Math.round(everyMs * (1 + HEALTH_JITTER * (2 * random() - 1)));
 }
 
 export function useConnectionHealth({
@@ -107,8 +120,12 @@ export function useConnectionHealth({
   fetchImpl,
   target = window,
   url = HEALTH_URL,
+  random = Math.random,
 }: UseConnectionHealthOptions): ServerHealth {
   const [health, setHealth] = useState<ServerHealth>(UNKNOWN_HEALTH);
+  // Read at each wait, not an effect dependency: a new function each render must not restart the poll.
+  const randomRef = useRef(random);
+  randomRef.current = random;
 
   useEffect(() => {
     const online = () => send({ type: 'ONLINE' });
@@ -152,11 +169,11 @@ export function useConnectionHealth({
     };
     const loop = async (): Promise<void> => {
       await check();
-      if (!stopped) timer = setTimeout(() => void loop(), everyMs);
+      if (!stopped) timer = setTimeout(() => void loop(), jittered(everyMs, randomRef.current));
     };
     // Connected: ask at once (is chat flowing on this fresh link?). On the way back: after one interval.
     if (mode === 'connected') void loop();
-    else timer = setTimeout(() => void loop(), everyMs);
+    else timer = setTimeout(() => void loop(), jittered(everyMs, randomRef.current));
     return () => {
       stopped = true;
       if (timer !== undefined) clearTimeout(timer);
