@@ -18,10 +18,12 @@ from harness.e2e import (
     percentile,
     write_e2e_report,
 )
+from harness.herd import HerdRun
 from harness.kpi import load_suite
 from harness.verdict import judge
 
-E2E_KPIS = ("connection_recovery_s", "infinite_reconnect_loops", "connection_success_rate", "a11y_violations")
+E2E_KPIS = ("connection_recovery_s", "infinite_reconnect_loops", "connection_success_rate", "a11y_violations",
+            "herd_recovery_s", "herd_failed_clients")
 LOGIN = "e2e/test_login.py::test_login"
 OUTAGE = "e2e/test_long_outage.py::test_long_outage"
 
@@ -103,6 +105,9 @@ def _measured_everything() -> E2EFigures:
     figures.connection(True)
     for view in REQUIRED_VIEWS:
         figures.a11y_check(A11yCheck(view, ()))
+    figures.herd(HerdRun(clients=2, down_s=3.0, recoveries_s={0: 0.5, 1: 0.8},
+                         final_states={0: "fully_connected", 1: "fully_connected"}, peak_attempts_per_s=2,
+                         peak_server_opens_per_s=2, attempts_max=3, server_alive=True))
     return figures
 
 

@@ -15,9 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.a11y import A11yCheck, a11y_kpi
 from harness.kpi import DEFAULT_OUT_DIR, KPIResult, kpi_from_catalogue, not_measured, write_suite
+
+if TYPE_CHECKING:
+    from harness.herd import HerdRun
 
 __all__ = [
     "LONG_OUTAGE",
@@ -97,6 +101,8 @@ class E2EFigures:
     """Screenshot paths by the KPI id whose evidence links them."""
     a11y: list[A11yCheck] = field(default_factory=list)
     """axe-core runs over the sign-in and game pages (e2e/test_a11y.py)."""
+    herds: list[HerdRun] = field(default_factory=list)
+    """Server restarts under the herd of client machines (e2e/test_herd.py)."""
 
     def connection(self, ok: bool) -> None:
         """One login or expected recovery: did it reach a working session (fully_connected)?"""
@@ -109,6 +115,9 @@ class E2EFigures:
     def a11y_check(self, check: A11yCheck) -> None:
         self.a11y.append(check)
 
+    def herd(self, run: HerdRun) -> None:
+        self.herds.append(run)
+
     def recovery(self, scenario: str, seconds: float) -> None:
         self.recoveries.append(Recovery(scenario, seconds))
 
@@ -118,7 +127,7 @@ class E2EFigures:
 
 
 def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
-    """The e2e catalogue KPIs from what the scenarios recorded."""
+    """The e2e catalogue KPIs (the herd's included) from what the scenarios recorded."""
     def shots(kpi_id: str) -> str:
         paths = figures.screenshots.get(kpi_id, [])
         return f"; screenshots: {', '.join(paths)}" if paths else ""
@@ -151,6 +160,9 @@ def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
     else:
         results.append(not_measured("connection_success_rate", "no e2e scenario connected"))
     results.append(a11y_kpi(figures.a11y))
+    from harness.herd import herd_kpis  # here, not at the top: harness.herd imports this module
+
+    results.extend(herd_kpis(figures.herds))
     return results
 
 

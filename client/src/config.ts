@@ -8,9 +8,9 @@
 export interface ConnectionConfig {
   /** Reconnect attempts before the machine gives up and enters `failed`. */
   maxAttempts: number;
-  /** First backoff delay; doubles per attempt up to `backoffCapMs`. */
+  /** First backoff ceiling; the ceiling doubles every few attempts up to `backoffCapMs` (machines/backoff.ts). */
   backoffBaseMs: number;
-  /** Upper bound of one backoff wait, so a player is back soon after the server is. */
+  /** Upper bound of one backoff wait, reached only in a long outage (after about three minutes). */
   backoffCapMs: number;
   /** Time allowed for the very first connection (SSE, then WebSocket). */
   connectionTimeoutMs: number;
@@ -34,13 +34,13 @@ export interface ConnectionConfig {
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /**
- * 128 attempts with the backoff below (each wait at least half the cap once capped)
- * keep retrying through an outage of at least a minute, yet stay bounded.
+ * 128 attempts with the backoff below (a ceiling growing from 250 ms to 30 s, full jitter)
+ * keep retrying through an outage of about twenty-five minutes, yet stay bounded.
  */
 export const DEFAULT_CONFIG: Readonly<ConnectionConfig> = Object.freeze({
   maxAttempts: 128,
   backoffBaseMs: 250,
-  backoffCapMs: 1_000,
+  backoffCapMs: 30_000,
   connectionTimeoutMs: 30_000,
   attemptTimeoutMs: 5_000,
   heartbeatIntervalMs: DEFAULT_HEARTBEAT_INTERVAL_MS,

@@ -7,6 +7,7 @@ import {
   connectionStateName,
   createConnectionMachine,
 } from '../src/machines/connectionMachine';
+import { backoffDelay } from '../src/machines/backoff';
 import { connected, startHarness, TEST_CONFIG } from './machineHarness';
 
 describe('disconnected', () => {
@@ -300,8 +301,8 @@ describe('reconnecting', () => {
     expect(h.open.sse).toBe(2);
   });
 
-  it('backoff doubles with jitter and is capped at 1 s', () => {
-    const h = startHarness({ maxAttempts: 10 }, () => 0);
+  it('waits the jittered backoff of each attempt, its ceiling growing (backoff.test.ts)', () => {
+    const h = startHarness({ maxAttempts: 10, backoffCapMs: 30_000 }, () => 1);
     h.service.send({ type: 'CONNECT', token: 'tok' });
     const waits: number[] = [];
     for (let i = 0; i < 6; i += 1) {
@@ -309,7 +310,8 @@ describe('reconnecting', () => {
       waits.push(h.ctx().retryDelayMs);
       h.clock.increment(h.ctx().retryDelayMs);
     }
-    expect(waits).toEqual([125, 250, 500, 500, 500, 500]);
+    expect(waits).toEqual([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 250, 30_000, () => 1)));
+    expect(waits.slice(0, 2)).toEqual([250, 1_000]);
   });
 
   it.each(['ONLINE', 'RECONNECT'] as const)('%s skips the wait', (type) => {

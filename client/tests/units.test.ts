@@ -1,6 +1,5 @@
-/** Pure modules: config, backoff, protocol parsing, dedupe, the game log, history. */
+/** Pure modules: config, protocol parsing, dedupe, the game log, history (backoff: backoff.test.ts). */
 import { DEFAULT_CONFIG, resolveConfig, runtimeConfig } from '../src/config';
-import { backoffDelay } from '../src/machines/backoff';
 import { parseIncoming, parseText, sseUrl, wsUrl, commandFrame, PING_FRAME } from '../src/protocol';
 import { SequenceTracker } from '../src/game/sequence';
 import { gameReducer, initialGame, MAX_LINES, type GameView } from '../src/game/gameLog';
@@ -38,26 +37,6 @@ describe('runtime config', () => {
     expect(warn).toHaveBeenCalled();
     warn.mockRestore();
     delete window.__MYTHOS_CONFIG__;
-  });
-});
-
-describe('backoff', () => {
-  it('doubles from the base and stays within [step/2, step]', () => {
-    expect([1, 2, 3, 4, 10].map((n) => backoffDelay(n, 250, 1000, () => 1))).toEqual([250, 500, 1000, 1000, 1000]);
-    expect([1, 2, 3, 4].map((n) => backoffDelay(n, 250, 1000, () => 0))).toEqual([125, 250, 500, 500]);
-  });
-
-  it('clamps a misbehaving random source and huge attempt numbers', () => {
-    expect(backoffDelay(1000, 250, 1000, () => 7)).toBe(1000);
-    expect(backoffDelay(0, 250, 1000, () => -3)).toBe(125);
-  });
-
-  it('keeps retrying through a minute-long outage with the default budget', () => {
-    let total = 0;
-    for (let n = 1; n <= DEFAULT_CONFIG.maxAttempts; n += 1) {
-      total += backoffDelay(n, DEFAULT_CONFIG.backoffBaseMs, DEFAULT_CONFIG.backoffCapMs, () => 0);
-    }
-    expect(total).toBeGreaterThanOrEqual(60_000);
   });
 });
 
