@@ -10,7 +10,7 @@ export interface ConnectionConfig {
   maxAttempts: number;
   /** First backoff ceiling; the ceiling doubles every few attempts up to `backoffCapMs` (machines/backoff.ts). */
   backoffBaseMs: number;
-  /** Upper bound of one backoff wait, reached only in a long outage (after about three minutes). */
+  /** Upper bound of one backoff wait, reached only in a long outage (after three to four minutes). */
   backoffCapMs: number;
   /** Time allowed for the very first connection (SSE, then WebSocket). */
   connectionTimeoutMs: number;
@@ -35,7 +35,7 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
 
 /**
  * 128 attempts with the backoff below (a ceiling growing from 250 ms to 30 s, full jitter)
- * keep retrying through an outage of about twenty-five minutes, yet stay bounded.
+ * keep retrying through an outage of over twenty minutes, yet stay bounded.
  */
 export const DEFAULT_CONFIG: Readonly<ConnectionConfig> = Object.freeze({
   maxAttempts: 128,

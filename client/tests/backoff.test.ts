@@ -100,11 +100,13 @@ describe('backoff formula', () => {
 });
 
 describe('a herd of 200 clients with the default config (seeded)', () => {
-  it('is back within 2 s (p95) after a server restart of up to 8 s', () => {
-    for (const downMs of [1_000, 3_000, 5_000, 8_000]) {
-      const { recoveries } = simulateHerd(downMs, seeded(downMs));
-      expect(p95(recoveries)).toBeLessThanOrEqual(2_000);
+  it('is back within 2 s (p95) after a server restart of up to 10 s, within 5 s after 30 s', () => {
+    for (const downMs of [1_000, 3_000, 5_000, 8_000, 10_000]) {
+      for (let seed = 0; seed < 5; seed += 1) {
+        expect(p95(simulateHerd(downMs, seeded(downMs + seed)).recoveries)).toBeLessThanOrEqual(2_000);
+      }
     }
+    expect(p95(simulateHerd(30_000, seeded(30)).recoveries)).toBeLessThanOrEqual(5_000);
   });
 
   it('knocks less and less often as an outage goes on', () => {
@@ -123,8 +125,7 @@ describe('a herd of 200 clients with the default config (seeded)', () => {
     }
   });
 
-  it('comes back from a 30 s outage within the cap, and a 2 minute one within 30 s', () => {
-    expect(p95(simulateHerd(30_000, seeded(30)).recoveries)).toBeLessThan(8_000);
+  it('comes back from a 2 minute outage within the cap', () => {
     expect(Math.max(...simulateHerd(120_000, seeded(31)).recoveries)).toBeLessThanOrEqual(CAP);
   });
 });
