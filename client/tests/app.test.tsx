@@ -106,7 +106,7 @@ describe('the game page', () => {
       if (i < 2) await waitFor(() => expect(FakeEventSource.instances.length).toBe(count + 1));
     }
     await waitFor(() => expect(state()).toBe('failed'));
-    expect(screen.getByText('The event stream was interrupted')).toBeTruthy();
+    expect(screen.getByText('The event stream could not be opened')).toBeTruthy();
     const count = FakeEventSource.instances.length;
     fireEvent.click(screen.getByRole('button', { name: 'Reconnect' }));
     await waitFor(() => expect(state()).toBe('connecting_sse'));

@@ -254,6 +254,13 @@ describe('fully_connected', () => {
     h.service.send({ type: 'SSE_ALIVE' });
     h.service.send({ type: 'WS_ALIVE' });
     h.clock.increment(5_000);
+    expect(h.ctx().attempts).toBe(1); // stableAfterMs alone is not enough: a full heartbeat timeout
+    h.service.send({ type: 'SSE_ALIVE' });
+    h.service.send({ type: 'WS_ALIVE' });
+    h.clock.increment(5_000);
+    expect(h.ctx().attempts).toBe(1); // ... and then traffic on both links
+    h.service.send({ type: 'SSE_ALIVE' });
+    h.service.send({ type: 'WS_ALIVE' });
     expect(h.ctx().attempts).toBe(0);
   });
 

@@ -50,15 +50,51 @@ describe('SSE service', () => {
     [401, { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }],
     [403, { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }],
     [503, { type: 'ERROR', source: 'sse', message: 'The server refused the event stream (HTTP 503)' }],
-    [200, { type: 'ERROR', source: 'sse', message: 'The event stream was interrupted' }],
+    [200, { type: 'ERROR', source: 'sse', message: 'The event stream could not be opened' }],
   ])('a stream that never opened is probed: HTTP %i', async (status, expected) => {
     const fetchImpl = vi.fn(async (_url: string, _init?: RequestInit) => new Response('', { status }));
     const { es, toMachine } = start(null, fetchImpl as never);
     es.fail();
     expect(es.closed).toBe(true);
     await vi.waitFor(() => expect(toMachine).toEqual([expected]));
-    expect(fetchImpl.mock.calls[0][0]).toBe(es.url);
-    expect((fetchImpl.mock.calls[0][1]?.signal as AbortSignal).aborted).toBe(true);
+    // A cheap authenticated check, not a second stream: the token goes in the header.
+    expect(fetchImpl.mock.calls[0][0]).toBe('/api/events/probe');
+    const init = fetchImpl.mock.calls[0][1]!;
+    expect(new Headers(init.headers).get('Authorization')).toBe('Bearer tok');
+    expect(new Headers(init.headers).get('Accept')).not.toBe('text/event-stream');
+    expect(init.cache).toBe('no-store');
+  });
+
+  it('aborts a probe still in flight when the service stops', async () => {
+    let signal: AbortSignal | undefined;
+    const hanging = vi.fn((_url: string, init?: RequestInit) => {
+      signal = init?.signal ?? undefined;
+      return new Promise<Response>((_resolve, reject) => {
+        signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      });
+    });
+    const { es, stop, toMachine } = start(null, hanging as never);
+    es.fail();
+    await vi.waitFor(() => expect(hanging).toHaveBeenCalledTimes(1));
+    expect(signal?.aborted).toBe(false);
+    stop();
+    expect(signal?.aborted).toBe(true);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(toMachine).toEqual([]);
+  });
+
+  it('passes the advertised heartbeat interval to the machine', () => {
+    const { es, toMachine, incoming } = start();
+    es.open();
+    es.emit('heartbeat', { event_type: 'heartbeat', sequence_number: null, data: { interval_ms: 30_000 } });
+    es.emit('heartbeat', { event_type: 'heartbeat', sequence_number: null, data: { last_sequence: 5 } });
+    expect(toMachine).toEqual([
+      { type: 'SSE_OPEN' },
+      { type: 'SSE_ALIVE' },
+      { type: 'HEARTBEAT_INTERVAL', intervalMs: 30_000 },
+      { type: 'SSE_ALIVE' },
+    ]);
+    expect(incoming).toHaveLength(2);
   });
 
   it('an unreachable server is an ordinary drop, and a stopped service says nothing', async () => {

@@ -7,26 +7,27 @@ import { pushHistory, stepHistory, HISTORY_LIMIT } from '../src/components/Comma
 
 describe('runtime config', () => {
   it('uses the defaults when nothing overrides them', () => {
-    expect(resolveConfig(undefined, '').config).toEqual(DEFAULT_CONFIG);
+    expect(resolveConfig(undefined, '', true).config).toEqual(DEFAULT_CONFIG);
   });
 
-  it('takes window.__MYTHOS_CONFIG__, then URL parameters over it', () => {
-    const { config, rejected } = resolveConfig({ maxAttempts: 5, backoffCapMs: 400 }, '?maxAttempts=3&heartbeatIntervalMs=1000');
+  it('takes window.__MYTHOS_CONFIG__, then URL parameters over it, where overrides are allowed', () => {
+    const { config, rejected } = resolveConfig({ maxAttempts: 5, backoffCapMs: 400 }, '?maxAttempts=3&heartbeatIntervalMs=1000', true);
     expect(config).toMatchObject({ maxAttempts: 3, backoffCapMs: 400, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 2000 });
     expect(rejected).toEqual([]);
   });
 
   it('rejects invalid values and keeps the default', () => {
-    const { config, rejected } = resolveConfig({ maxAttempts: -1 }, '?attemptTimeoutMs=soon&wsStartDelayMs=0&backoffBaseMs=1.5');
+    const { config, rejected } = resolveConfig({ maxAttempts: -1 }, '?attemptTimeoutMs=soon&wsStartDelayMs=0&backoffBaseMs=1.5', true);
     expect(config.maxAttempts).toBe(DEFAULT_CONFIG.maxAttempts);
     expect(config.attemptTimeoutMs).toBe(DEFAULT_CONFIG.attemptTimeoutMs);
     expect(config.wsStartDelayMs).toBe(0);
     expect(rejected).toEqual(['maxAttempts=-1', 'backoffBaseMs=1.5', 'attemptTimeoutMs=soon']);
   });
 
-  it('keeps an explicit heartbeat timeout and never lets the cap fall below the base', () => {
-    const { config } = resolveConfig({ heartbeatTimeoutMs: 7000, backoffBaseMs: 2000, backoffCapMs: 500 }, '');
-    expect(config.heartbeatTimeoutMs).toBe(7000);
+  it('derives the heartbeat timeout (never an override) and never lets the cap fall below the base', () => {
+    const { config, rejected } = resolveConfig({ heartbeatTimeoutMs: 7000, backoffBaseMs: 2000, backoffCapMs: 500 }, '', true);
+    expect(config.heartbeatTimeoutMs).toBe(2 * DEFAULT_CONFIG.heartbeatIntervalMs);
+    expect(rejected).toEqual(['heartbeatTimeoutMs=7000']);
     expect(config.backoffCapMs).toBe(2000);
   });
 

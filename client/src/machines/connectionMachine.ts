@@ -6,10 +6,14 @@
  * with `withConfig` by the hooks, so tests inject fakes and a SimulatedClock. Every timer
  * is a delayed transition; every failure funnels into the same drop path, which either
  * schedules a bounded, jittered retry or gives up in `failed`.
+ *
+ * The watchdog is sized from the heartbeat interval the server advertises, and the attempt
+ * count starts again only once a link has lasted a full heartbeat timeout and then carried
+ * traffic on both transports, so a link that opens and goes silent always spends the budget.
  */
 import { assign, createMachine, forwardTo, send } from 'xstate';
 import type { MachineOptions, StateMachine } from 'xstate';
-import { DEFAULT_CONFIG, type ConnectionConfig } from '../config';
+import { clampConfig, DEFAULT_CONFIG, withHeartbeat, type ConnectionConfig } from '../config';
 import { backoffDelay } from './backoff';
 
 export const CONNECTION_STATES = [
@@ -37,6 +41,8 @@ export interface ConnectionContext {
   retryDelayMs: number;
   nextRetryAt: number | null;
   connectStartedAt: number | null;
+  /** When the link being opened must be fully connected (SSE and WebSocket together). */
+  linkDeadline: number | null;
   connectedAt: number | null;
   /** When the current outage began; cleared once fully connected again. */
   droppedAt: number | null;
@@ -62,6 +68,8 @@ export type ConnectionEvent =
   | { type: 'MALFORMED'; message: string }
   | { type: 'ONLINE' }
   | { type: 'OFFLINE' }
+  /** The server's heartbeat interval, from its first SSE frame. */
+  | { type: 'HEARTBEAT_INTERVAL'; intervalMs: number }
   | { type: 'SEND_COMMAND'; command: string };
 
 /** Messages the machine sends to the invoked WebSocket service. */
@@ -84,20 +92,22 @@ export function initialContext(
   config: ConnectionConfig = DEFAULT_CONFIG,
   session_id = '',
 ): ConnectionContext {
+  const safe = clampConfig(config);
   return {
     token: null,
     session_id,
     attempts: 0,
-    maxAttempts: config.maxAttempts,
+    maxAttempts: safe.maxAttempts,
     last_error: null,
     reason: null,
     retryDelayMs: 0,
     nextRetryAt: null,
     connectStartedAt: null,
+    linkDeadline: null,
     connectedAt: null,
     droppedAt: null,
     lastRecoveryMs: null,
-    config: { ...config },
+    config: safe,
   };
 }
 
@@ -109,6 +119,14 @@ function drop(record: string): Transitions {
     { target: '#connection.reconnecting', cond: 'canRetry', actions: record },
     { target: '#connection.failed', actions: record },
   ];
+}
+
+/** Once the link has lasted STABLE_AFTER: waits for traffic on one transport. */
+function heard(aliveEvent: 'SSE_ALIVE' | 'WS_ALIVE') {
+  return {
+    initial: 'waiting',
+    states: { waiting: { on: { [aliveEvent]: 'heard' } }, heard: { type: 'final' as const } },
+  };
 }
 
 /** A region that counts silence on one link as a drop; any traffic restarts its timer. */
@@ -148,8 +166,10 @@ export const connectionMachine = createMachine<ConnectionContext, ConnectionEven
       },
       link: {
         invoke: { id: 'sse', src: 'sse' },
+        entry: 'startDeadline',
         initial: 'connecting_sse',
         on: {
+          HEARTBEAT_INTERVAL: { actions: 'adoptHeartbeat' },
           ERROR: drop('recordError'),
           OFFLINE: drop('recordOffline'),
           AUTH_FAILED: { target: 'disconnected', actions: 'recordUnauthorized' },
@@ -186,12 +206,19 @@ export const connectionMachine = createMachine<ConnectionContext, ConnectionEven
                       },
                     },
                   },
-                  // Attempts reset only once a link has stayed up, so a server that
-                  // accepts and then drops every connection still exhausts the budget.
+                  // Attempts reset only once the link has lasted a full heartbeat timeout
+                  // (STABLE_AFTER) and then carried traffic on both transports: a link that
+                  // opens and goes silent, or a server that accepts and then drops every
+                  // connection, still exhausts the budget instead of looping.
                   stability: {
                     initial: 'settling',
                     states: {
-                      settling: { after: { STABLE_AFTER: { target: 'stable', actions: 'resetAttempts' } } },
+                      settling: { after: { STABLE_AFTER: 'proving' } },
+                      proving: {
+                        type: 'parallel',
+                        states: { sse: heard('SSE_ALIVE'), ws: heard('WS_ALIVE') },
+                        onDone: { target: 'stable', actions: 'resetAttempts' },
+                      },
                       stable: {},
                     },
                   },
@@ -217,6 +244,11 @@ function seconds(ms: number): string {
   return `${Math.round(ms / 100) / 10} s`;
 }
 
+/** The deadline of a whole link: the first connection's, or a reconnect attempt's. */
+function linkTimeoutMs(ctx: ConnectionContext): number {
+  return ctx.attempts === 0 ? ctx.config.connectionTimeoutMs : ctx.config.attemptTimeoutMs;
+}
+
 /** The pure half of the machine's implementation; I/O services are bound by the caller. */
 export function connectionOptions(
   deps: ConnectionDeps,
@@ -235,12 +267,12 @@ export function connectionOptions(
       hasToken: (ctx) => ctx.token !== null,
     },
     delays: {
-      CONNECT_TIMEOUT: (ctx) =>
-        ctx.attempts === 0 ? ctx.config.connectionTimeoutMs : ctx.config.attemptTimeoutMs,
+      // What is left of the one deadline for the whole link (SSE and WebSocket phases).
+      CONNECT_TIMEOUT: (ctx) => Math.max(0, (ctx.linkDeadline ?? deps.now() + linkTimeoutMs(ctx)) - deps.now()),
       WS_START_DELAY: (ctx) => ctx.config.wsStartDelayMs,
       HEARTBEAT_TIMEOUT: (ctx) => ctx.config.heartbeatTimeoutMs,
       PING_INTERVAL: (ctx) => ctx.config.heartbeatIntervalMs,
-      STABLE_AFTER: (ctx) => ctx.config.stableAfterMs,
+      STABLE_AFTER: (ctx) => Math.max(ctx.config.stableAfterMs, ctx.config.heartbeatTimeoutMs),
       BACKOFF: (ctx) => ctx.retryDelayMs,
     },
     services: { sse: unbound, ws: unbound },
@@ -258,15 +290,14 @@ export function connectionOptions(
         reason: (_ctx) => null,
         connectStartedAt: (_ctx) => deps.now(),
       }),
+      startDeadline: assign({ linkDeadline: (ctx) => deps.now() + linkTimeoutMs(ctx) }),
+      adoptHeartbeat: assign({
+        config: (ctx, e) => (e.type === 'HEARTBEAT_INTERVAL' ? withHeartbeat(ctx.config, e.intervalMs) : ctx.config),
+      }),
       recordError: recordFailure((ctx, e) =>
         e.type === 'ERROR' ? e.message : ctx.last_error ?? 'Connection error',
       ),
-      recordTimeout: recordFailure(
-        (ctx) =>
-          `No answer from the server within ${seconds(
-            ctx.attempts === 0 ? ctx.config.connectionTimeoutMs : ctx.config.attemptTimeoutMs,
-          )}`,
-      ),
+      recordTimeout: recordFailure((ctx) => `No answer from the server within ${seconds(linkTimeoutMs(ctx))}`),
       recordStale: recordFailure(
         (ctx) => `The server went silent (no heartbeat for ${seconds(ctx.config.heartbeatTimeoutMs)})`,
       ),

@@ -5,6 +5,10 @@
  * The browser's EventSource retries on its own with Last-Event-ID, but the machine owns
  * retries and re-creates the stream each attempt, so the last id seen is also passed as
  * the `last_event_id` query parameter.
+ *
+ * A stream that fails before opening is explained by one cheap authenticated request
+ * (`/api/events/probe`, no stream), aborted if the service stops first so it never holds
+ * a connection slot past its link.
  */
 import type { ConnectionContext, ConnectionEvent } from '../machines/connectionMachine';
 import { EVENT_TYPES, parseText, sseUrl, type Incoming } from '../protocol';
@@ -34,6 +38,10 @@ export function dispatchIncoming(
     sendBack({ type: 'MALFORMED', message: `Ignored a malformed message: ${incoming.reason}` });
     return;
   }
+  if (incoming.kind === 'event' && incoming.envelope.event_type === 'heartbeat') {
+    const interval = incoming.envelope.data.interval_ms;
+    if (typeof interval === 'number' && Number.isFinite(interval)) sendBack({ type: 'HEARTBEAT_INTERVAL', intervalMs: interval });
+  }
   if (incoming.kind === 'event' && incoming.envelope.event_type === 'session_evicted') {
     const text = incoming.envelope.data.message;
     sendBack({
@@ -47,23 +55,32 @@ export function dispatchIncoming(
   }
 }
 
-/** The HTTP status of a GET to the stream URL (null when unreachable); the body is not read. */
-export async function probeStatus(fetchImpl: typeof fetch, url: string): Promise<number | null> {
-  const controller = new AbortController();
+/** The cheap authenticated check a stream that failed to open is explained by. */
+export function probeUrl(baseUrl: string): string {
+  return `${baseUrl}/api/events/probe`;
+}
+
+/**
+ * The HTTP status of the probe (null when unreachable or aborted); the body is not read.
+ * `signal` belongs to the service, which aborts it when it stops.
+ */
+export async function probeStatus(fetchImpl: typeof fetch, url: string, token: string, signal: AbortSignal): Promise<number | null> {
   try {
-    const response = await fetchImpl(url, { signal: controller.signal, headers: { Accept: 'text/event-stream' } });
+    const response = await fetchImpl(url, {
+      signal,
+      cache: 'no-store',
+      headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+    });
     return response.status;
   } catch {
     return null;
-  } finally {
-    controller.abort();
   }
 }
 
 function describeStatus(status: number | null): string {
   if (status === null) return 'Cannot reach the server';
   if (status >= 400) return `The server refused the event stream (HTTP ${status})`;
-  return 'The event stream was interrupted';
+  return 'The event stream could not be opened';
 }
 
 export function createSseService(options: SseServiceOptions) {
@@ -72,8 +89,10 @@ export function createSseService(options: SseServiceOptions) {
       sendBack({ type: 'AUTH_FAILED', message: 'You are not signed in.' });
       return undefined;
     }
-    const url = sseUrl(options.baseUrl, ctx.token, ctx.session_id, options.lastEventId());
+    const token = ctx.token;
+    const url = sseUrl(options.baseUrl, token, ctx.session_id, options.lastEventId());
     const source = new options.EventSourceImpl(url);
+    const probe = new AbortController();
     const handle = (name: string) => (ev: Event) => {
       const message = ev as MessageEvent<string>;
       const id = message.lastEventId || null;
@@ -95,7 +114,7 @@ export function createSseService(options: SseServiceOptions) {
       }
       // Never opened: a refused token (401) must stop the machine, not burn the retry
       // budget, and only an ordinary request can see the status.
-      void probeStatus(options.fetchImpl, url).then((status) => {
+      void probeStatus(options.fetchImpl, probeUrl(options.baseUrl), token, probe.signal).then((status) => {
         if (stopped) return;
         sendBack(status === 401 || status === 403
           ? { type: 'AUTH_FAILED', message: 'Your session has expired. Please sign in again.' }
@@ -106,6 +125,7 @@ export function createSseService(options: SseServiceOptions) {
     for (const [name, fn] of listeners) source.addEventListener(name, fn);
     return () => {
       stopped = true;
+      probe.abort();
       for (const [name, fn] of listeners) source.removeEventListener(name, fn);
       source.onopen = null;
       source.onerror = null;
