@@ -24,8 +24,9 @@ from harness.e2e import E2EFigures
 from harness.faults.partition import Partition, PartitionParams
 from harness.topology import Topology
 
-QUERY = "healthIntervalMs=1000&maxAttempts=4&backoffBaseMs=400&backoffCapMs=800"
-"""Health polled every second (amber soon after the NATS cut); four quick attempts (red soon after the link cut)."""
+QUERY = "healthIntervalMs=1000&maxAttempts=6&backoffBaseMs=1000&backoffCapMs=2000"
+"""Health polled every second (amber soon after the NATS cut); six attempts with waits of up to 1-2 s
+(full jitter): yellow for seconds, long enough to check, and red within about 11 s of the link cut."""
 
 
 def look(player: Player) -> str:
