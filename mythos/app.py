@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -21,7 +22,7 @@ from mythos.config import AppConfig, get_config
 from mythos.observability.logging import configure_logging
 from mythos.services import AppServices, build_services
 
-__all__ = ["DrainingServer", "app_factory", "create_app", "serve_app"]
+__all__ = ["DrainingServer", "app_factory", "create_app", "serve_app", "uvicorn_options"]
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app did not start
 
@@ -78,11 +79,18 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """uvicorn's options for the game (bench/echo_server.py serves its floor with the same ones).
+
+    No per-message deflate: the game's frames are a few hundred bytes, and compressing each one
+    costs server CPU per frame and a compressor and a decompressor per connection in memory
+    (bench/server_cost.py; the figures are in docs/load.md)."""
+    return {"log_config": None, "access_log": False, "ws_per_message_deflate": False}
+
+
 def serve_app(app: FastAPI, host: str, port: int) -> None:
     """Run `app` on host:port until SIGTERM/SIGINT, with the graceful stop above."""
-    server = DrainingServer(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False), services_of(app)
-    )
+    server = DrainingServer(uvicorn.Config(app, host=host, port=port, **uvicorn_options()), services_of(app))
     server.run()
     if not server.started:
         raise SystemExit(STARTUP_FAILURE)

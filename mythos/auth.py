@@ -339,11 +339,14 @@ class AuthService:
             self.audit.log_command(username[:64], "login", False, address, metadata)
 
     async def authenticate(self, token: str | None) -> Player:
-        """The player a token belongs to; AuthError when missing, bad, expired or orphaned."""
+        """The player a token belongs to; AuthError when missing, bad, expired or orphaned.
+
+        Read fresh from the database (never the command cache): a new connection starts from the
+        row as stored, and is refused while the database is unreachable."""
         if not token:
             raise AuthError("missing token")
         claims = self.tokens.decode(token)
-        player = await self.db.get_player(claims.player_id)
+        player = await self.db.get_player(claims.player_id, fresh=True)
         if player is None:
             raise AuthError("unknown player")
         return player

@@ -10,12 +10,19 @@ it moves to Alembic the day that table changes shape.
 
 A database that cannot be reached (down, restarting, connection lost) surfaces as
 ``DatabaseUnavailableError`` from every query, so callers answer "try again shortly" instead of
-failing with a driver's exception; nothing is cached in front of the database, so a refused
-write changed nothing.
+failing with a driver's exception; a refused write changed nothing.
+
+Player rows read by commands may be cached (``cache_players``, on for a server that is the only
+writer of its players' rows: not with CLUSTER_SESSIONS, where other servers write them too).
+Reading the row through the ORM was most of a command's CPU (bench/server_cost.py). A fresh
+read (``get_player(..., fresh=True)``: every authentication, so every new connection) refreshes
+the entry, and every write through this object drops it; a read that overlapped a write is not
+kept, so the cache never holds a row older than the last write this server made.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -55,6 +62,8 @@ RETRY_AFTER_S = 5
 CONNECT_TIMEOUT_S = 5.0
 # Nor a stopped (SIGSTOP, partitioned) server hold it forever.
 COMMAND_TIMEOUT_S = 10.0
+# Player rows kept by the command cache at most (least recently used dropped first).
+PLAYER_CACHE_MAX = 10_000
 # SQLSTATE classes that mean "the server is not there" rather than "your query is wrong":
 # 08 connection exception, 57P01-57P03 admin/crash shutdown and "the database system is starting up".
 _UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
@@ -200,10 +209,15 @@ async def _prepare_schema(url: str, script_location: str, seed: bool) -> None:
 class Database:
     """Owns both engines; started and stopped by the app's lifespan."""
 
-    def __init__(self, url: str, npc_url: str, *, script_location: str = SCRIPT_LOCATION) -> None:
+    def __init__(self, url: str, npc_url: str, *, script_location: str = SCRIPT_LOCATION,
+                 cache_players: bool = False) -> None:
         self.url = url
         self.npc_url = npc_url
         self.script_location = script_location
+        self.cache_players = cache_players
+        self._players: OrderedDict[int, Player] = OrderedDict()
+        # Bumped before and after every player write: a read that saw it change is not cached.
+        self._player_writes = 0
         self._engine: AsyncEngine | None = None
         self._npc_engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
@@ -236,6 +250,7 @@ class Database:
                 await engine.dispose()
         self._engine = self._npc_engine = None
         self._sessions = self._npc_sessions = None
+        self._players.clear()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -274,9 +289,30 @@ class Database:
 
     # Player queries used by auth and commands: each opens its own short session.
 
-    async def get_player(self, player_id: int) -> Player | None:
+    async def get_player(self, player_id: int, *, fresh: bool = False) -> Player | None:
+        """The player's row; from the cache when ``cache_players`` and not ``fresh`` (see the
+        module docstring). A cached row is shared: callers read it, never change it."""
+        if self.cache_players and not fresh:
+            cached = self._players.get(player_id)
+            if cached is not None:
+                self._players.move_to_end(player_id)
+                return cached
+        writes = self._player_writes
         async with self.session() as session:
-            return await session.get(Player, player_id)
+            player = await session.get(Player, player_id)
+        if self.cache_players:
+            if player is not None and writes == self._player_writes:
+                self._players[player_id] = player
+                self._players.move_to_end(player_id)
+                if len(self._players) > PLAYER_CACHE_MAX:
+                    self._players.popitem(last=False)
+            elif player is None:
+                self._players.pop(player_id, None)
+        return player
+
+    def _player_written(self, player_id: int) -> None:
+        self._player_writes += 1
+        self._players.pop(player_id, None)
 
     async def get_player_by_name(self, username: str) -> Player | None:
         async with self.session() as session:
@@ -299,11 +335,16 @@ class Database:
             return player
 
     async def update_player(self, player_id: int, **fields: Any) -> Player | None:
-        async with self.session() as session:
-            player = await session.get(Player, player_id)
-            if player is None:
-                return None
-            for key, value in fields.items():
-                setattr(player, key, value)
-            await session.commit()
-            return player
+        self._player_written(player_id)
+        try:
+            async with self.session() as session:
+                player = await session.get(Player, player_id)
+                if player is None:
+                    return None
+                for key, value in fields.items():
+                    setattr(player, key, value)
+                await session.commit()
+                return player
+        finally:
+            # Also when the write failed: whether it committed is unknown, so the row is read again.
+            self._player_written(player_id)

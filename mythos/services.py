@@ -150,7 +150,8 @@ class AppServices:
 def build_services(config: AppConfig, security: CommandSecurity | None = None) -> AppServices:
     """Wire the services; nothing connects until `start()`."""
     world = load_world(config.server.world_file)
-    db = Database(config.database.url, config.database.npc_url)
+    # Several servers (CLUSTER_SESSIONS) write one player's row: there, commands read it every time.
+    db = Database(config.database.url, config.database.npc_url, cache_players=not config.cluster.sessions)
     connections = ConnectionManager(buffer_size=config.server.event_buffer_size)
     metrics = MetricsCollector()
     # Unique per process on a host and stable across its restarts: names its durable consumer,

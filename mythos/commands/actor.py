@@ -13,7 +13,8 @@ __all__ = ["Actor"]
 
 @dataclass(frozen=True)
 class Actor:
-    """A snapshot of the player running a command, read fresh from the database per command."""
+    """A snapshot of the player running a command, as stored (the command path reads the row
+    through the player cache of `mythos.db`, which this server's writes keep current)."""
 
     id: int
     name: str
