@@ -361,7 +361,7 @@ def delivery(test: Test, history: Sequence[Op], dlq: DLQEntries) -> CheckResult:
         "dlq_expected": len(failed),
         "dlq_accounted_count": accounted,
         "drained": len(drained),
-        "dlq_missing_tokens": sorted(m.token for m in failed if m.dlq_count == 0)[:MAX_LISTED],
+        "dlq_missing_tokens": sorted(m.token for m in failed if m.dlq_count == 0 and not _drained(m))[:MAX_LISTED],
         "dlq_entries": len(dlq),
         "dlq_repeated": sorted(m.token for m in messages if m.dlq_count > 1)[:MAX_LISTED],
         "delivered_and_dead_lettered": sorted(

@@ -324,6 +324,29 @@ class DeadLetterQueue:
         log.info("dlq_deleted", entry_id=entry_id)
         return True
 
+    async def delete_many(self, entry_ids: builtins.list[str]) -> int:
+        """Remove several entries in one file-system pass (the outbox, after the stream acked them)."""
+        paths = [self._path(entry_id) for entry_id in entry_ids if is_valid_entry_id(entry_id)]
+        if not paths:
+            return 0
+
+        def _unlink_all() -> int:
+            self._count_once()
+            removed = 0
+            for path in paths:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+                removed += 1
+            self._move_depth(-removed)
+            return removed
+
+        async with self._lock:
+            removed = await asyncio.to_thread(_unlink_all)
+        log.info("dlq_deleted_many", count=removed, first=entry_ids[0], last=entry_ids[-1])
+        return removed
+
     async def replay(self, entry_id: str, publish: PublishFn) -> bool:
         """Republish; remove the entry only when `publish` returned (i.e. the server acknowledged).
 

@@ -5,8 +5,12 @@ A line said while NATS could not take it is kept in the DLQ and its sender told 
 drains it: when the link is back and the publish breaker is not open, it publishes this server's
 own queued lines, oldest first, with their original message ids (JetStream's Nats-Msg-Id window
 and the consumers' dedup drop a copy of a line that reached the stream after all), and removes
-each entry only once the stream acknowledged it. The first failure ends the round, so a later
-line never overtakes an earlier one; the next round starts with the line that failed.
+each entry only once the stream acknowledged it. Lines go out in windows of up to `window()`
+publishes in flight (one while the breaker is half-open: the probe): nats-py writes them to the
+connection in the order they are started, so the stream stores them in order, and the round
+costs about one round trip per window instead of one per line. A failure ends the round; the
+next one starts with the line that failed. (A line after a failed one in the same window may
+already be stored: it is removed, and may be seen before the earlier one when that is resent.)
 
 Only lines tagged with this server's id (`origin`) are drained: servers that share a DLQ
 directory never send each other's lines twice, and entries without an origin (consume-side dead
@@ -40,6 +44,8 @@ EXPIRED = "expired"
 """An entry's `outbox` mark once the drain refused it as older than the limit."""
 POLL_S = 1.0
 """How often the loop looks again while it has work left (a failed round, lines still queued)."""
+WINDOW = 64
+"""Publishes in flight at once while the breaker is closed."""
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Notify = Callable[[dict[str, Any], float], Awaitable[None] | None]
@@ -70,6 +76,7 @@ class Outbox:
         notify: Notify | None = None,
         clock: Callable[[], float] = time.time,
         poll_s: float = POLL_S,
+        window: Callable[[], int] = lambda: WINDOW,
     ) -> None:
         self.dlq = dlq
         self.origin = origin
@@ -79,6 +86,7 @@ class Outbox:
         self._notify = notify
         self._clock = clock
         self._poll_s = poll_s
+        self._window = window
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -141,24 +149,29 @@ class Outbox:
             self._next_expiry = math.inf
             pending = await self._own_pending()
             left = len(pending)
-            for entry in pending:
+            index = 0
+            while index < len(pending):
+                entry = pending[index]
                 said_at = _said_at(entry)
-                age = self._clock() - said_at
-                if age > self.max_age_s:
-                    await self._expire(entry, age)
+                if self._clock() - said_at > self.max_age_s:
+                    await self._expire(entry, self._clock() - said_at)
                     expired += 1
                     left -= 1
+                    index += 1
                     continue
                 if stopped is not None or not self._ready():
                     stopped = stopped or "not ready"
                     self._next_expiry = min(self._next_expiry, said_at + self.max_age_s)
+                    index += 1
                     continue
-                if not await self.dlq.replay(entry.id, self._send):
+                batch = self._take(pending, index)
+                index += len(batch)
+                done, failed = await self._send_window(batch)
+                sent += done
+                left -= done
+                if failed:
                     stopped = "publish failed"
-                    self._next_expiry = min(self._next_expiry, said_at + self.max_age_s)
-                    continue
-                sent += 1
-                left -= 1
+                    self._next_expiry = min(self._next_expiry, *(_said_at(e) + self.max_age_s for e in failed))
             if stopped is not None:
                 self._dirty = True
             self.sent += sent
@@ -174,6 +187,30 @@ class Outbox:
         entries = [e for e in await self.dlq.list() if e.origin == self.origin and e.outbox is None]
         entries.sort(key=lambda e: (e.created_at, _said_at(e)))
         return entries
+
+    def _take(self, pending: list[DeadLetterEntry], start: int) -> list[DeadLetterEntry]:
+        """The next window: consecutive lines from `start` still young enough to send."""
+        size = max(1, self._window())
+        batch: list[DeadLetterEntry] = []
+        for entry in pending[start:start + size]:
+            if self._clock() - _said_at(entry) > self.max_age_s:
+                break  # the caller expires it in order
+            batch.append(entry)
+        return batch
+
+    async def _send_window(self, batch: list[DeadLetterEntry]) -> tuple[int, list[DeadLetterEntry]]:
+        """Publish a window of lines at once; remove the acknowledged ones. Returns (sent, failed)."""
+        results = await asyncio.gather(*(self._send(entry.message) for entry in batch), return_exceptions=True)
+        acked = [entry.id for entry, result in zip(batch, results, strict=True)
+                 if not isinstance(result, BaseException)]
+        failed = [entry for entry, result in zip(batch, results, strict=True) if isinstance(result, BaseException)]
+        if acked:
+            await self.dlq.delete_many(acked)
+        if failed:
+            error = next(r for r in results if isinstance(r, BaseException))
+            log.info("chat_outbox_publish_failed", origin=self.origin, failed=len(failed), first=failed[0].id,
+                     error=repr(error))
+        return len(acked), failed
 
     async def _send(self, data: dict[str, Any]) -> None:
         subject, body = split_subject(dict(data))

@@ -23,6 +23,7 @@ from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.jetstream import JetStreamChat, StreamSpec
 from mythos.realtime.message_handler import DedupCache, NATSMessageHandler
 from mythos.realtime.nats_link import LinkSettings, NATSLink
+from mythos.realtime.outbox import WINDOW as OUTBOX_WINDOW
 from mythos.realtime.outbox import Notify, Outbox
 from mythos.realtime.publish_guard import PublishGuard, PublishResult
 from mythos.realtime.retry import NATSRetryHandler, RetryConfig, is_permanent
@@ -103,6 +104,7 @@ class ReliableChat:
             ready=self._outbox_ready,
             max_age_s=parts.outbox_max_age_s,
             notify=notify_expired,
+            window=self._outbox_window,
         )
         self.guard = PublishGuard(
             self.jetstream.publish,
@@ -140,6 +142,10 @@ class ReliableChat:
         """Link up and breaker not open: half-open lets the drain's first line be the probe, so
         queued chat does not wait for a player to speak before the breaker can close."""
         return self.link.is_connected and self.publish_breaker.state is not CircuitState.OPEN
+
+    def _outbox_window(self) -> int:
+        """A window of publishes while closed; one while half-open, where only the probe goes through."""
+        return OUTBOX_WINDOW if self.publish_breaker.state is CircuitState.CLOSED else 1
 
     async def _drain_publish(self, subject: str, body: dict[str, Any]) -> None:
         """The outbox publishes through the breaker: its failures count like a player's."""

@@ -76,6 +76,13 @@ def violations(result: ScenarioResult) -> list[str]:
     if settled.get("valid") is not True:
         problems.append(f"DLQ after replay: {settled.get('problems') or settled.get('error')} "
                         f"(residue {settled.get('residue', [])[:5]}, resent {settled.get('resent', [])[:5]})")
+    outbox = result.checks.get("outbox", {})
+    if outbox.get("applicable") and outbox.get("valid") is not True:
+        problems.append(f"outbox: {outbox.get('problems') or outbox.get('error') or outbox.get('valid')} "
+                        f"(not delivered {outbox.get('not_delivered_tokens', [])[:5]}, stale sent "
+                        f"{outbox.get('stale_sent', [])[:5]}, stale not kept {outbox.get('stale_not_kept', [])[:5]})")
+    elif outbox.get("valid") == "unknown" or "outbox" not in result.checks:
+        problems.append(f"outbox not judged: {outbox.get('error') or 'no outbox check in the run'}")
     if result.check("latency", "received_before_sent"):
         problems.append(f"received before sent: {result.check('latency', 'received_before_sent')[:10]}")
     if result.check("timeline", "received_never_said"):
@@ -108,5 +115,8 @@ def summary(result: ScenarioResult) -> str:
             f"{acceptance.get('refused_during_faults')} refused) "
             f"recovery_p95_s={recovery.get('nats_recovery_s')} per server [{_per_server(recovery)}] "
             f"fsm_recovery_s={result.check('transitions', 'fsm_recovery_s')} "
+            f"outbox: {result.check('outbox', 'delivered_after_outage')}/{result.check('outbox', 'due')} due lines "
+            f"sent after the heal in {result.check('outbox', 'outbox_drain_s')} s, "
+            f"{result.check('outbox', 'stale')} stale kept "
             f"replayed={result.check('replay', 'replayed')}/{result.check('replay', 'dlq_entries')} "
             f"dlq_after_replay={result.check('replay_settled', 'entries_after')}; history {result.history}")

@@ -190,3 +190,31 @@ async def test_entries_without_an_origin_still_read(tmp_path: Path, shape: str) 
     (tmp_path / "z.json").write_text(json.dumps(raw))
     entry = await DeadLetterQueue(tmp_path).get("z")
     assert entry is not None and entry.origin is None and entry.outbox is None
+
+
+class SlowStream(Stream):
+    """Acks after a pause, so publishes in flight overlap; records the most at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most = 0
+
+    async def __call__(self, subject: str, body: dict[str, Any]) -> None:
+        self.published.append((subject, body["message_id"]))  # the order they were written
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+
+
+@pytest.mark.parametrize(("window", "most"), [(1, 1), (64, 64)])
+async def test_lines_go_out_in_windows_in_queue_order(tmp_path: Path, window: int, most: int) -> None:
+    dlq, stream, clock = DeadLetterQueue(tmp_path), SlowStream(), Clock()
+    ids = [f"w{i:03d}" for i in range(100)][::-1]
+    await queue(dlq, ids)
+    box = Outbox(dlq, "srv-a", stream, ready=lambda: True, max_age_s=120.0, clock=clock, window=lambda: window)
+    report = await box.drain()
+    assert [mid for _, mid in stream.published] == ids
+    assert (report.sent, report.left, stream.most) == (100, 0, most)
+    assert await dlq.get_pending_count() == 0
