@@ -46,7 +46,7 @@ from harness.schedule import Schedule, run_nemesis
 from harness.services.prometheus import PROMETHEUS_ENV, watch_alerts
 from harness.topology import KNOWN_WEAK_ENV, Topology, TopologySpec
 
-__all__ = ["ChaosTest", "SteadyStateNotHeld", "noop_test", "run_scenario", "weakened"]
+__all__ = ["ChaosTest", "SteadyStateNotHeld", "alert_watch", "noop_test", "run_scenario", "weakened"]
 
 log = structlog.get_logger(__name__)
 
@@ -360,7 +360,7 @@ def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
     started = now()
     history = History(paths.history, test=test.describe())
     try:
-        with Topology(test.topology, paths) as topology, _alert_watch(topology, paths, history):
+        with Topology(test.topology, paths) as topology, alert_watch(topology, paths, history):
             run = _Run(test, topology, history)
             asyncio.run(run.execute())
             dlq = (run.dlq_snapshot if run.dlq_snapshot is not None
@@ -377,7 +377,7 @@ def run_scenario(test: ChaosTest, *, reports: Path = DEFAULT_REPORTS,
     return result
 
 
-def _alert_watch(topology: Topology, paths: RunPaths, history: History) -> contextlib.AbstractContextManager[Any]:
+def alert_watch(topology: Topology, paths: RunPaths, history: History) -> contextlib.AbstractContextManager[Any]:
     """With HARNESS_PROMETHEUS set (the chaos suite sets it), one Prometheus for this topology,
     scraping every game server, its alerts recorded in the history for the ``alerts`` checker."""
     binary = os.environ.get(PROMETHEUS_ENV)

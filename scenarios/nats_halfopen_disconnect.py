@@ -39,7 +39,7 @@ from harness.paths import DEFAULT_REPORTS, RunPaths
 from harness.results import ScenarioResult, collect_dlq, now
 from harness.schedule import FaultWindow, Schedule
 from harness.topology import FAST_DETECTION_ENV, Topology, TopologySpec
-from scenarios.base import ChaosTest, _Run, noop_test
+from scenarios.base import ChaosTest, _Run, alert_watch, noop_test
 
 __all__ = ["EVICT_AFTER_S", "SCENARIO", "Eviction", "HalfOpenRun", "run"]
 
@@ -145,7 +145,7 @@ def run(test: ChaosTest = SCENARIO, *, reports: Path = DEFAULT_REPORTS) -> tuple
     history = History(paths.history, test=test.describe())
     evictions: list[Eviction] = []
     try:
-        with Topology(test.topology, paths) as topology:
+        with Topology(test.topology, paths) as topology, alert_watch(topology, paths, history):
             workload = HalfOpenRun(test, topology, history)
             try:
                 asyncio.run(workload.execute())
