@@ -302,7 +302,8 @@ def dlq() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
 @env_file_option
 def dlq_list(limit: int, as_json: bool, env_file: Path | None) -> None:
-    """List entries, oldest first."""
+    """List entries, oldest first, each with its outbox state: queued (its server sends it once
+    NATS is back), expired (too old for that: replay or purge it) or operator (no server will)."""
     import asyncio
     import json
 
@@ -315,7 +316,8 @@ def dlq_list(limit: int, as_json: bool, env_file: Path | None) -> None:
         if as_json:
             click.echo(json.dumps(view))
         else:
-            click.echo(f"{view['id']}  {view['timestamp']}  {view['subject'] or '-'}  {view['error']}")
+            click.echo(f"{view['id']}  {view['timestamp']}  {view['subject'] or '-'}  {view['outbox']}  "
+                       f"{view['error']}")
     if not as_json:
         click.echo(f"{asyncio.run(queue.get_pending_count())} pending")
 

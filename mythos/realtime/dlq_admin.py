@@ -24,6 +24,7 @@ __all__ = [
     "audit_dlq_action",
     "dlq_dir",
     "entry_view",
+    "outbox_state",
     "parse_duration",
     "split_subject",
 ]
@@ -56,6 +57,14 @@ def split_subject(message_data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return subject, {k: v for k, v in message_data.items() if k != SUBJECT_KEY}
 
 
+def outbox_state(entry: DeadLetterEntry) -> str:
+    """What will happen to an entry: "queued" (its server sends it once NATS is back), "expired"
+    (too old for that: an operator's to replay or purge) or "operator" (no server drains it)."""
+    if entry.outbox is not None:
+        return entry.outbox
+    return "queued" if entry.origin is not None else "operator"
+
+
 def entry_view(entry: DeadLetterEntry, *, with_body: bool = True) -> dict[str, Any]:
     """The JSON shape of one entry for the admin API and `mythos dlq show --json`."""
     data = entry.message
@@ -69,6 +78,8 @@ def entry_view(entry: DeadLetterEntry, *, with_body: bool = True) -> dict[str, A
         "subject": data.get(SUBJECT_KEY) or data.get("subject"),
         "channel": data.get("channel"),
         "sender_name": data.get("sender_name"),
+        "origin": entry.origin,
+        "outbox": outbox_state(entry),
     }
     if with_body:
         view["message"] = data

@@ -218,3 +218,16 @@ async def test_lines_go_out_in_windows_in_queue_order(tmp_path: Path, window: in
     assert [mid for _, mid in stream.published] == ids
     assert (report.sent, report.left, stream.most) == (100, 0, most)
     assert await dlq.get_pending_count() == 0
+
+
+async def test_the_operators_view_says_what_will_happen_to_each_entry(tmp_path: Path) -> None:
+    from mythos.realtime.dlq_admin import entry_view
+
+    dlq, clock = DeadLetterQueue(tmp_path), Clock()
+    await queue(dlq, ["mine"], said_at=T0 + timedelta(seconds=100))
+    await queue(dlq, ["old"], said_at=T0)
+    await queue(dlq, ["orphan"], origin=None)
+    clock.now += 121
+    await outbox(dlq, Stream(), clock, ready=False).drain()  # marks "old" expired, sends nothing
+    states = {e.id: (entry_view(e)["origin"], entry_view(e)["outbox"]) for e in await dlq.list()}
+    assert states == {"mine": ("srv-a", "queued"), "old": ("srv-a", "expired"), "orphan": (None, "operator")}
