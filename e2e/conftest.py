@@ -1,8 +1,8 @@
-"""Fixtures of the browser suite: Debian's Chromium, the built client, a real topology per test.
+"""Fixtures of the browser suite: Debian's Chromium, the e2e build of the client, a real topology per test.
 
 The suite runs in its own pytest process (sync Playwright breaks pytest-asyncio tests that
 share a process with it). Each test gets its own nats-server, Toxiproxy and mythos serving
-client/dist; the browser reaches mythos through the Toxiproxy link ``client-0``. The figures
+client/dist-e2e; the browser reaches mythos through the Toxiproxy link ``client-0``. The figures
 the scenarios record become reports/kpi/e2e.json when the session ends, with the browser
 scenarios the session collected (planned), those that ran to the end (completed) and those
 that failed an assertion (their failures veto every e2e KPI).
@@ -28,7 +28,8 @@ from harness.topology import FAST_DETECTION_ENV, Topology, TopologySpec
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CLIENT_DIR = PROJECT_ROOT / "client"
-CLIENT_DIST = CLIENT_DIR / "dist"
+CLIENT_DIST = CLIENT_DIR / "dist-e2e"
+"""``npm run build:e2e``: the production build with runtime overrides (URL, window) honoured."""
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -95,14 +96,29 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], chromium:
             "args": CHROMIUM_ARGS}
 
 
+def _client_build_stale() -> bool:
+    """No e2e build yet, or a client source newer than it."""
+    index = CLIENT_DIST / "index.html"
+    if not index.is_file():
+        return True
+    built = index.stat().st_mtime
+    sources = [*(CLIENT_DIR / "src").rglob("*"), CLIENT_DIR / "index.html", CLIENT_DIR / "vite.config.ts",
+               CLIENT_DIR / "package-lock.json"]
+    return any(p.is_file() and p.stat().st_mtime > built for p in sources)
+
+
 @pytest.fixture(scope="session")
 def client_dist() -> Path:
-    """The built client; built once when client/dist is missing."""
-    if not (CLIENT_DIST / "index.html").is_file():
+    """The e2e build of the client (production code, overrides honoured), rebuilt when a source is newer.
+
+    The production build (client/dist) ignores URL and window overrides, which the scenarios use
+    to shrink timeouts and budgets.
+    """
+    if _client_build_stale():
         if not (CLIENT_DIR / "node_modules").is_dir():
             subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR, check=True,
                            timeout=BUILD_TIMEOUT_S)
-        subprocess.run(["npm", "run", "build"], cwd=CLIENT_DIR, check=True, timeout=BUILD_TIMEOUT_S)
+        subprocess.run(["npm", "run", "build:e2e"], cwd=CLIENT_DIR, check=True, timeout=BUILD_TIMEOUT_S)
     return CLIENT_DIST
 
 

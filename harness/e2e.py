@@ -147,8 +147,8 @@ def e2e_kpis(figures: E2EFigures) -> list[KPIResult]:
                            for c in figures.loop_checks)
         results.append(kpi_from_catalogue(
             "infinite_reconnect_loops", float(sum(c.excess for c in figures.loop_checks)),
-            f"e2e/test_long_outage.py and test_duplicate_login.py, attempts counted from the "
-            f"browser's requests ({detail})"
+            f"e2e/test_long_outage.py, test_duplicate_login.py and test_silent_link.py, attempts counted "
+            f"from the browser's requests and the client's log ({detail})"
             + shots("infinite_reconnect_loops")))
     else:
         results.append(not_measured("infinite_reconnect_loops", "the long-outage scenario did not run"))

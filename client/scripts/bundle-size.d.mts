@@ -1,4 +1,5 @@
 export const INSPECT_MARKERS: string[];
+export const COUNTED_CHUNKS: string[];
 export interface Chunk { file: string; bytes: number; gzipBytes: number }
 export function measureBundle(distDir: string): {
   xstate: Chunk;

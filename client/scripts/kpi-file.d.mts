@@ -15,7 +15,11 @@ export function suiteFailure(buildStatus: number, testStatus: number): string | 
 export function clientKpis(run: {
   buildStatus: number;
   testStatus: number;
-  coverage: { all: number | null; machines: number | null };
+  coverage: {
+    all: number | null;
+    machines: number | null;
+    machineBranches?: { pct: number; covered: number; total: number } | null;
+  };
   bundle: Bundle | null;
   bundleError?: string | null;
 }): KpiRecord[];

@@ -51,11 +51,13 @@ export function clientKpis({ buildStatus, testStatus, coverage, bundle, bundleEr
   const failure = suiteFailure(buildStatus, testStatus);
   const note = failure ?? 'all client tests passed';
   const bundleEvidence = bundle
-    ? `vite build; gzip -9 of ${bundle.xstate.file} (xstate + @xstate/react, ${bundle.xstate.gzipBytes} B) + ${bundle.machine.file} (our machine and config, ${bundle.machine.gzipBytes} B), split by build.rolldownOptions codeSplitting groups; all JS ${bundle.totalJsGzipKb.toFixed(1)} KB gzip; @xstate/inspect markers in production bundle: ${bundle.inspectHits.length === 0 ? 'none' : bundle.inspectHits.join(', ')}`
+    ? `vite build; gzip -9 of ${bundle.xstate.file} (xstate, @xstate/react and use-sync-external-store / use-isomorphic-layout-effect, which only it uses: ${bundle.xstate.gzipBytes} B) + ${bundle.machine.file} (our machine and config, ${bundle.machine.gzipBytes} B), split by build.rolldownOptions codeSplitting groups; all JS ${bundle.totalJsGzipKb.toFixed(1)} KB gzip; @xstate/inspect markers in production bundle: ${bundle.inspectHits.length === 0 ? 'none' : bundle.inspectHits.join(', ')}`
     : `no bundle measured${bundleError ? `: ${bundleError}` : ''}`;
+  const b = coverage.machineBranches ?? null;
+  const branches = b ? `branches ${round2(b.pct)} % (${b.covered} of ${b.total})` : 'branches not measured';
   return [
     kpi('client_machine_coverage', coverage.machines,
-      `vitest --coverage (v8), lines of client/src/machines; ${note}; every simple path walked by tests/connectionMachine.model.test.ts (@xstate/test)`,
+      `vitest --coverage (v8), lines of client/src/machines (${branches}); ${note}; tests/connectionMachine.model.test.ts replays the model graph's simple paths that can happen in time (@xstate/test; DISCONNECT, QUIT, ONLINE, OFFLINE, commands, malformed messages and the heartbeat advert are not edges of the model: see its header)`,
       { failure }),
     kpi('client_coverage', coverage.all,
       `vitest --coverage (v8), lines of client/src excluding main.tsx and devtools.ts (entry and dev-only inspector); ${note}`,

@@ -25,7 +25,9 @@ function run(cmd, args) {
 const resultsFile = join(clientDir, 'coverage', 'vitest-results.json');
 const summaryFile = join(clientDir, 'coverage', 'coverage-summary.json');
 for (const stale of [resultsFile, summaryFile]) rmSync(stale, { force: true });
-const buildStatus = run('npm', ['run', 'build']);
+// The production build (measured, served to players) and the e2e build (runtime overrides on,
+// served to the browser suite); bundle.test.ts checks that only the second reads overrides.
+const buildStatus = run('npm', ['run', 'build']) || run('npx', ['vite', 'build', '--mode', 'e2e', '--logLevel', 'warn']);
 const testStatus = run('npx', [
   'vitest', 'run', '--coverage',
   '--reporter=default', '--reporter=json', `--outputFile.json=${resultsFile}`,
@@ -39,19 +41,26 @@ function counts() {
   return { passed: r.numPassedTests, failed: r.numFailedTests, skipped: r.numPendingTests + r.numTodoTests };
 }
 
+/** Line coverage of client/src and of client/src/machines, and branch coverage of the machines. */
 function coverage() {
-  if (!existsSync(summaryFile)) return { all: null, machines: null };
+  if (!existsSync(summaryFile)) return { all: null, machines: null, machineBranches: null };
   const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
-  let covered = 0;
-  let total = 0;
+  const sums = { lines: { covered: 0, total: 0 }, branches: { covered: 0, total: 0 } };
   for (const [path, data] of Object.entries(summary)) {
     if (path === 'total') continue;
     if (relative(clientDir, path).startsWith(`src${sep}machines${sep}`)) {
-      covered += data.lines.covered;
-      total += data.lines.total;
+      for (const kind of ['lines', 'branches']) {
+        sums[kind].covered += data[kind].covered;
+        sums[kind].total += data[kind].total;
+      }
     }
   }
-  return { all: summary.total.lines.pct, machines: total ? (100 * covered) / total : null };
+  const pct = ({ covered, total }) => (total ? (100 * covered) / total : null);
+  return {
+    all: summary.total.lines.pct,
+    machines: pct(sums.lines),
+    machineBranches: sums.branches.total ? { pct: pct(sums.branches), ...sums.branches } : null,
+  };
 }
 
 const cov = coverage();
@@ -66,6 +75,8 @@ const kpis = clientKpis({ buildStatus, testStatus, coverage: cov, bundle, bundle
 
 writeClientReport(kpiPath, { started, finished: new Date().toISOString(), kpis, run: runStamp({ cwd: clientDir }) });
 for (const k of kpis) console.log(`${k.passed ? 'PASS' : 'FAIL'} ${k.id} = ${k.value} ${k.unit} (${k.comparator} ${k.threshold}, goal ${k.goal})`);
+const mb = cov.machineBranches;
+console.log(`client/src/machines branch coverage: ${mb ? `${mb.pct.toFixed(2)} % (${mb.covered} of ${mb.total})` : 'not measured'}`);
 console.log(`wrote ${relative(process.cwd(), kpiPath)}`);
 const c = counts();
 if (c) console.log(`client: ${c.passed} passed, ${c.failed} failed${c.skipped ? `, ${c.skipped} skipped` : ''}`);

@@ -28,6 +28,14 @@ describe('client KPI file', () => {
     ]);
   });
 
+  it('reports the machines\' branch coverage beside their line coverage, or says it is missing', () => {
+    const withBranches = clientKpis({ buildStatus: 0, testStatus: 0, bundle,
+      coverage: { ...goodCoverage, machineBranches: { pct: 91.234, covered: 73, total: 80 } } });
+    expect(withBranches[0].evidence).toContain('lines of client/src/machines (branches 91.23 % (73 of 80))');
+    const without = clientKpis({ buildStatus: 0, testStatus: 0, coverage: goodCoverage, bundle });
+    expect(without[0].evidence).toContain('branches not measured');
+  });
+
   it('writes no passing value when vitest failed, whatever coverage it read', () => {
     const kpis = clientKpis({ buildStatus: 0, testStatus: 1, coverage: goodCoverage, bundle });
     for (const k of kpis) {
