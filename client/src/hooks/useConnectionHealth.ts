@@ -13,7 +13,7 @@
  * aborted after its own timeout or when the hook's mode changes.
  */
 import { useEffect, useRef, useState } from 'react';
-import type { ConnectionConfig } from '../config';
+import { CONFIG_LIMITS, DEFAULT_CONFIG, type ConnectionConfig } from '../config';
 import type { ConnectionEvent, ConnectionStateName } from '../machines/connectionMachine';
 
 export type ChatStatus = 'ok' | 'degraded' | 'unknown';
@@ -29,10 +29,13 @@ export interface ServerHealth {
 
 export const UNKNOWN_HEALTH: ServerHealth = Object.freeze({ chat: 'unknown', reachable: null, checkedAt: null });
 
-/** Bounds of the two poll intervals: never a request storm, never so slow that the look lies for long. */
+/**
+ * Bounds of the two poll intervals (the config's own): never a request storm, never so slow
+ * that the look lies for long. Applied here again because a config can be handed in directly.
+ */
 export const HEALTH_LIMITS = Object.freeze({
-  connected: { min: 1_000, max: 300_000 },
-  reconnecting: { min: 500, max: 60_000 },
+  connected: CONFIG_LIMITS.healthIntervalMs,
+  reconnecting: CONFIG_LIMITS.healthRetryIntervalMs,
 });
 
 /**
@@ -59,8 +62,8 @@ function clamp(value: number, { min, max }: { min: number; max: number }, fallba
 /** The configured intervals, clamped to {@link HEALTH_LIMITS}; a value that is not a finite number takes the default. */
 export function healthIntervals(config: Pick<ConnectionConfig, 'healthIntervalMs' | 'healthRetryIntervalMs'>): HealthIntervals {
   return {
-    connectedMs: clamp(config.healthIntervalMs, HEALTH_LIMITS.connected, 15_000),
-    reconnectingMs: clamp(config.healthRetryIntervalMs, HEALTH_LIMITS.reconnecting, 2_000),
+    connectedMs: clamp(config.healthIntervalMs, HEALTH_LIMITS.connected, DEFAULT_CONFIG.healthIntervalMs),
+    reconnectingMs: clamp(config.healthRetryIntervalMs, HEALTH_LIMITS.reconnecting, DEFAULT_CONFIG.healthRetryIntervalMs),
   };
 }
 
