@@ -94,6 +94,16 @@ def default_scenarios(fast: bool) -> list[str]:
     return [n for n in available_scenarios() if n != "noop" and n not in CLUSTER]
 
 
+def _watch_alerts_when_installed() -> None:
+    """Give each run a Prometheus (its alerts judged) when prometheus is installed; without one
+    the ``alerts`` check says unknown and the alert KPIs are not measured."""
+    from harness.services.prometheus import PROMETHEUS_ENV, PrometheusNotFoundError, find_prometheus
+
+    if not os.environ.get(PROMETHEUS_ENV):
+        with contextlib.suppress(PrometheusNotFoundError):
+            os.environ[PROMETHEUS_ENV] = str(find_prometheus())
+
+
 def load_scenario(name: str) -> Any:
     """A scenario module's ``SCENARIO`` (a ChaosTest); "noop" is the fault-free baseline."""
     from scenarios.base import noop_test
@@ -130,6 +140,7 @@ def chaos(names: tuple[str, ...], list_only: bool, fast: bool, weak: bool, repor
         return
     chosen = list(names) or default_scenarios(fast)
     tests = [load_scenario(name) for name in chosen]
+    _watch_alerts_when_installed()
     if weak:
         tests = [weakened(test) for test in tests]
     console = Console(stderr=True)
