@@ -134,8 +134,10 @@ async def test_sse_last_event_id_replays_missed_events(live_server: LiveServer) 
         )
         assert r.status_code == 200
     async with sse(live_server.http_url, token, "a1", last_event_id=seen.id) as events:
+        advert = await events.next()  # every stream starts by advertising the heartbeat interval
         missed = await events.next()
         fresh = await events.next()
+    assert (advert.event, advert.id) == ("heartbeat", None)
     assert seen.id is not None
     assert (missed.event, missed.id) == ("room_state", seen.id + 1)
     assert (fresh.event, fresh.id) == ("room_state", seen.id + 2)
