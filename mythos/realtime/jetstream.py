@@ -86,6 +86,7 @@ class JetStreamChat:
         self._task: asyncio.Task[None] | None = None
         self._deliver: Deliver | None = None
         self._bound = asyncio.Event()
+        self._link_back = asyncio.Event()
         self._binding = 0
         self._subscribe_lock = asyncio.Lock()
         self._stopping = False
@@ -252,8 +253,14 @@ class JetStreamChat:
         for msg in msgs:
             await self._process(msg)
 
+    def link_back(self) -> None:
+        """The link is up again (nats-py reconnected): fetch now rather than at the next tick."""
+        self._link_back.set()
+
     async def _resubscribe_later(self) -> None:
-        await asyncio.sleep(RESUBSCRIBE_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._link_back.wait(), RESUBSCRIBE_WAIT_S)
+        self._link_back.clear()
         nc = self._nc
         if nc is None or not nc.is_connected or self._sub is not None:
             return

@@ -153,6 +153,7 @@ class ReliableChat:
 
     def _wake_outbox_on_link(self, transition: Transition) -> None:
         if transition.event == "established":
+            self.jetstream.link_back()
             self.outbox.wake()
 
     def _wake_outbox_on_breaker(self, state: CircuitState) -> None:

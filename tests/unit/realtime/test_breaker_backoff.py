@@ -106,3 +106,21 @@ async def test_the_link_coming_back_makes_an_open_breaker_probe_at_once() -> Non
     await breaker.call(ok)
     assert breaker.state is CircuitState.CLOSED
     assert link.state is ConnectionState.CONNECTED
+
+
+async def test_the_consumer_fetches_as_soon_as_the_link_is_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting for the link, the fetch loop sleeps a tick; the link coming back ends the sleep."""
+    import asyncio
+    import time
+
+    from mythos.realtime import jetstream
+    from mythos.realtime.jetstream import JetStreamChat
+
+    monkeypatch.setattr(jetstream, "RESUBSCRIBE_WAIT_S", 5.0)
+    chat = JetStreamChat("t")
+    started = time.monotonic()
+    waiting = asyncio.create_task(chat._resubscribe_later())
+    await asyncio.sleep(0.05)
+    chat.link_back()
+    await asyncio.wait_for(waiting, 2.0)
+    assert time.monotonic() - started < 2.0
