@@ -23,8 +23,8 @@ def _watch(b: HistoryBuilder, changes: list[tuple[float, list[tuple[str, str]], 
         b.op(t, "ok", "prometheus", "alerts", {
             "phase": "run", "firing": [{"alert": a, "server": s} for a, s in firing],
             "pending": [{"alert": a, "server": s} for a, s in pending]})
-    return b.op(end, "ok", "prometheus", "alerts",
-                {"phase": "end", "errors": 0, "scrapes": scrapes if scrapes is not None else dict.fromkeys(SERVERS, 30)})
+    scraped = scrapes if scrapes is not None else dict.fromkeys(SERVERS, 30)
+    return b.op(end, "ok", "prometheus", "alerts", {"phase": "end", "errors": 0, "scrapes": scraped})
 
 
 def _alerts(b: HistoryBuilder) -> dict[str, Any]:
@@ -45,7 +45,8 @@ def test_a_partition_that_fires_link_and_dlq_alerts_and_resolves_them_is_as_expe
     assert check["valid"] is True, check
     assert check["expected"] == [{"alert": "MythosDlqGrowing", "server": "mythos-1", "window": "w1"},
                                  {"alert": "MythosNatsLinkDown", "server": "mythos-1", "window": "w1"}]
-    assert check["resolved_after_last_heal_s"] == {"MythosNatsLinkDown@mythos-1": 2.0, "MythosDlqGrowing@mythos-1": 11.0}
+    assert check["resolved_after_last_heal_s"] == {"MythosNatsLinkDown@mythos-1": 2.0,
+                                                   "MythosDlqGrowing@mythos-1": 11.0}
 
 
 def test_a_partition_that_fires_no_link_alert_is_not() -> None:
