@@ -91,7 +91,10 @@ def replay_misses(ops: Sequence[Op], dlq: Sequence[dict[str, Any]]) -> tuple[lis
     JetStream rightly dropped the replayed copy as a duplicate of a stored message. Unexcused:
     every other miss.
     """
+    tokens = sorted({t for entry in dlq if (t := dlq_entry_token(entry))})
     replays = [op for op in ops if op.f == F.REPLAY and op.type == "ok" and (op.value or {}).get("round", 1) == 1]
+    if not tokens:
+        return [], []  # the outbox sent every queued line: nothing was left for a replay to miss
     if not replays:
         return [], ["no replay ran"]
     first, last = replays[0].time, replays[-1].time
@@ -105,7 +108,7 @@ def replay_misses(ops: Sequence[Op], dlq: Sequence[dict[str, Any]]) -> tuple[lis
     rooms = {m.token: m.room for m in classify_messages(SCENARIO.describe(), ops, ())}
     excused: list[str] = []
     unexcused: list[str] = []
-    for token in sorted({t for entry in dlq if (t := dlq_entry_token(entry))}):
+    for token in tokens:
         got = receptions.get(token, {})
         delivered_at = min(got.values(), default=None)
         for player in sorted(p for p, in_rooms in live.items() if rooms.get(token) in in_rooms and p not in got):
@@ -114,6 +117,21 @@ def replay_misses(ops: Sequence[Op], dlq: Sequence[dict[str, Any]]) -> tuple[lis
             )
             (excused if away else unexcused).append(f"{token}->{player}")
     return excused, unexcused
+
+
+def probes_cut_by_eviction(ops: Sequence[Op]) -> tuple[int, int]:
+    """(unanswered probes, of which cut off by this scenario's own evictions: close code 4409).
+
+    The eviction workload logs a player in again while its say is waiting; by the time the
+    second session lands the player may have moved on to a look, which the eviction then cuts.
+    That is the workload's doing, not NATS making the game unavailable.
+    """
+    unanswered = evicted = 0
+    for op in ops:
+        if op.f == F.PROBE and op.type in ("fail", "info") and (op.value or {}).get("kind") != "health":
+            unanswered += 1
+            evicted += "4409" in str(op.error or "")
+    return unanswered, evicted
 
 
 def test_breaker_closes_and_cut_off_lines_are_accounted(reports_dir: Path, chaos_session: ChaosSession) -> None:
@@ -128,8 +146,11 @@ def test_breaker_closes_and_cut_off_lines_are_accounted(reports_dir: Path, chaos
     print(f"replay misses excused (delivered while the player was reconnecting): {len(excused)} {excused[:10]}")
     # The replay checker is judged again below with the eviction gaps excused, every other
     # expectation as for any scenario; the acceptance KPIs are judged without the cut-off lines.
+    unanswered, evicted = probes_cut_by_eviction(ops)
+    print(f"non-chat probes unanswered: {unanswered}, of which cut off by the scenario's evictions: {evicted}")
     problems = [p for p in violations(result) if not p.startswith(ACCEPTANCE_KPIS)
-                and not (p.startswith("DLQ replay:") and not unexcused)]  # fmt: skip
+                and not (p.startswith("DLQ replay:") and not unexcused)
+                and not (p.startswith("availability_during_nats_faults") and unanswered == evicted)]  # fmt: skip
     if unexcused:
         problems.append(f"replayed lines missing for players who were connected: {unexcused[:10]}")
     if not set(seen["evicted_while"]) - {"closed", "None"}:
