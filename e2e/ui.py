@@ -153,8 +153,8 @@ class Player:
 class RequestCounter:
     """Counts the page's EventSource requests: one per connection attempt of the machine.
 
-    The client's status probe (a fetch to the same URL after a failed open) has resource type
-    ``fetch`` and is not counted, so one attempt is one request.
+    The client's status probe (a fetch to ``/api/events/probe`` after a failed open) has resource
+    type ``fetch`` and is not counted, so one attempt is one request.
     """
 
     def __init__(self, page: Page) -> None:
