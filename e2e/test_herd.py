@@ -11,6 +11,7 @@ lived. The figures are herd_recovery_s and herd_failed_clients.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,14 @@ def test_herd_kpis_refuse_a_p95_that_leaves_out_clients_who_never_came_back() ->
     assert not dead["herd_failed_clients"].passed
     missing = {k.id: k for k in herd_kpis([])}
     assert missing["herd_recovery_s"].value is None and missing["herd_failed_clients"].value is None
+
+
+def test_the_herd_log_is_read_on_from_the_last_whole_line(tmp_path: Path) -> None:
+    out = tmp_path / "herd.jsonl"
+    herd = HerdProcess("http://127.0.0.1:1", ["token"], out)
+    assert herd.lines() == []
+    out.write_text('{"kind": "herd", "t": 1}\n{"kind": "transition", "cl', encoding="utf-8")
+    assert herd.lines() == [{"kind": "herd", "t": 1}]  # the half-written line waits
+    with out.open("a", encoding="utf-8") as handle:
+        handle.write('ient": 0, "t": 2}\n')
+    assert herd.lines() == [{"kind": "herd", "t": 1}, {"kind": "transition", "client": 0, "t": 2}]
