@@ -88,6 +88,18 @@ class _ChannelCollector(Collector):
             yield family
 
 
+class _AuditErrorsCollector(Collector):
+    """``<ns>_audit_log_write_errors_total``: the audit logger's failed writes, as last mirrored."""
+
+    def __init__(self, namespace: str, metrics: MetricsCollector) -> None:
+        self._name = f"{namespace}_audit_log_write_errors"
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(self._name, "Audit log writes that failed (full disk, permissions)",
+                                  value=self._metrics._audit_write_errors)
+
+
 class MetricsCollector:
     """Counts message outcomes per channel and tracks breaker, link and DLQ state."""
 
@@ -143,10 +155,10 @@ class MetricsCollector:
             "audit_log_healthy", "1 while the audit log's last write succeeded, 0 after a failed write",
             namespace=ns, registry=reg,
         )  # fmt: skip
-        self._p_audit_errors = Gauge(
-            "audit_log_write_errors", "Audit log writes that failed (full disk, permissions)", namespace=ns,
-            registry=reg,
-        )  # fmt: skip
+        # The audit logger counts its failed writes itself; exported as a counter so that rules
+        # read it with increase() (a restart starts it at 0 again, which increase() handles).
+        self._audit_write_errors = 0
+        self.registry.register(_AuditErrorsCollector(ns, self))
         self._p_audit_healthy.set(1)
         self._p_health = Gauge(
             "health_state", "1 for what GET /api/health says now (ok, degraded, down), 0 for the others",
@@ -241,7 +253,7 @@ class MetricsCollector:
     def set_audit_status(self, status: dict[str, Any]) -> None:
         """Mirror the audit logger's own status (AuditLogger.status()) at scrape time."""
         self._p_audit_healthy.set(1 if status.get("healthy") else 0)
-        self._p_audit_errors.set(int(status.get("write_errors") or 0))
+        self._audit_write_errors = int(status.get("write_errors") or 0)
 
     def observe_publish_latency(self, seconds: float) -> None:
         with self._lock:

@@ -293,5 +293,5 @@ async def test_an_audit_log_that_cannot_write_shows_in_health_and_metrics(
     assert health.json()["status"] == "degraded"
     text = (await client.get("/metrics")).text
     assert "mythos_audit_log_healthy 0.0" in text, text
-    errors = [line for line in text.splitlines() if line.startswith("mythos_audit_log_write_errors ")]
+    errors = [line for line in text.splitlines() if line.startswith("mythos_audit_log_write_errors_total ")]
     assert errors and float(errors[0].split()[1]) >= 1, errors
