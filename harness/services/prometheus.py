@@ -152,7 +152,8 @@ class PrometheusServer:
         self.rules_copy = self.work_dir / "rules.yml"
         self.config_file = self.work_dir / "prometheus.yml"
         self.storage = self.work_dir / "data"
-        self._rules, self._interval, self._for_s, self._range_s = rules, scrape_interval_s, for_s, range_s
+        self._rules = rules
+        self.scrape_interval_s, self.for_s, self.range_s = scrape_interval_s, for_s, range_s
         argv = [str(binary or find_prometheus()), f"--config.file={self.config_file}",
                 f"--storage.tsdb.path={self.storage}", f"--web.listen-address={HOST}:{self.port}",
                 "--storage.tsdb.retention.time=1h", "--log.level=warn"]
@@ -190,9 +191,9 @@ class PrometheusServer:
         state) runs meanwhile, and :meth:`targets_up` says at the end whether every target was scraped.
         """
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.rules_copy.write_text(shorten_rules(self._rules.read_text(encoding="utf-8"), for_s=self._for_s,
-                                                 range_s=self._range_s), encoding="utf-8")
-        self.config_file.write_text(yaml.safe_dump(_config(self.targets, self.rules_copy, self._interval),
+        self.rules_copy.write_text(shorten_rules(self._rules.read_text(encoding="utf-8"), for_s=self.for_s,
+                                                 range_s=self.range_s), encoding="utf-8")
+        self.config_file.write_text(yaml.safe_dump(_config(self.targets, self.rules_copy, self.scrape_interval_s),
                                                    sort_keys=False), encoding="utf-8")
         took = self.process.start_until(self._ready, timeout=START_TIMEOUT_S, what=f"prometheus on {self.url}")
         log.info("prometheus_ready", url=self.url, targets=self.targets, seconds=round(took, 3))
@@ -255,8 +256,8 @@ class AlertWatch:
     def start(self) -> None:
         self.history.observe("prometheus", ALERTS_OP, {
             "phase": "start", "url": self.prometheus.url, "targets": self.prometheus.targets,
-            "for_s": self.prometheus._for_s, "range_s": self.prometheus._range_s,
-            "scrape_interval_s": self.prometheus._interval})
+            "for_s": self.prometheus.for_s, "range_s": self.prometheus.range_s,
+            "scrape_interval_s": self.prometheus.scrape_interval_s})
         self._thread.start()
 
     def poll(self) -> dict[str, list[dict[str, str]]] | None:
