@@ -50,7 +50,10 @@ class StreamSpec:
     ack_wait_s: float = 5.0
     max_ack_pending: int = 1000
     fetch_batch: int = 64
-    fetch_timeout_s: float = 0.5
+    fetch_timeout_s: float = 0.1
+    """A pull that finds nothing waits this long, and nats-py returns what arrived meanwhile only
+    when it ends: it bounds the latency of a line said into a quiet stream (0.5 s gave chat a p95
+    of 0.4-0.7 s and held the first line after a heal as long). Idle, ten pulls a second."""
     publish_timeout_s: float = 2.0
     replicas: int = 1
     """Copies a NATS cluster keeps of the stream (and, inherited, of each durable consumer)."""
