@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -75,6 +76,7 @@ HEARTBEAT_INTERVAL_S = 300
 """Heartbeats go to every connection on a timer: a cost per connection and second, not per
 command, which would land at random in a measurement of the 1,000 refusal connections."""
 OPEN_BATCH = 100
+CHUNKS = 10
 """Connections opened at once (refusal connections, idle players)."""
 QUIET_CPU_SHARE = 0.05
 """The server is idle when it uses less than this share of a core over QUIET_SAMPLE_S."""
@@ -195,6 +197,13 @@ class Phase:
     def us_per_command(self) -> float:
         return self.cpu_s / self.commands * 1e6
 
+    def add(self, other: Phase) -> None:
+        self.cpu_s += other.cpu_s
+        self.commands += other.commands
+        self.wall_s += other.wall_s
+        for kind, n in other.outcomes.items():
+            self.outcomes[kind] = self.outcomes.get(kind, 0) + n
+
 
 async def quiet(pid: int) -> bool:
     """Wait (at most QUIET_TIMEOUT_S) until ``pid`` is idle; False when it never was."""
@@ -207,22 +216,54 @@ async def quiet(pid: int) -> bool:
     return False
 
 
-async def measure(pid: int, commands: int, work: Callable[[], Awaitable[dict[str, int]]]) -> Phase:
-    """Server CPU around ``work`` (bounded by PHASE_TIMEOUT_S), once the server is idle."""
-    if not await quiet(pid):
-        logging.getLogger(__name__).warning("pid %s never went idle before a measurement", pid)
+async def measure(pid: int, commands: int, work: Callable[[], Awaitable[dict[str, int]]],
+                  idle_first: Sequence[int] = ()) -> Phase:
+    """Server CPU around ``work`` (bounded by PHASE_TIMEOUT_S), once it and ``idle_first`` are idle."""
+    for waited in {pid, *idle_first}:
+        if not await quiet(waited):
+            logging.getLogger(__name__).warning("pid %s never went idle before a measurement", waited)
     started, cpu_before = time.monotonic(), cpu_seconds(pid)
     outcomes = await asyncio.wait_for(work(), PHASE_TIMEOUT_S)
     return Phase(cpu_seconds(pid) - cpu_before, commands, time.monotonic() - started, outcomes)
 
 
-async def lockstep(sockets: Sequence[Socket], frames: Sequence[str], count: int) -> dict[str, int]:
-    """``count`` requests, one at a time, the sockets and frames taken in turn."""
+async def lockstep(sockets: Sequence[Socket], frames: Sequence[str], count: int, start: int = 0) -> dict[str, int]:
+    """``count`` requests, one at a time, the sockets and frames taken in turn from ``start`` on."""
     outcomes: dict[str, int] = {}
-    for i in range(count):
+    for i in range(start, start + count):
         kind, _ = await sockets[i % len(sockets)].request(frames[i % len(frames)])
         outcomes[kind] = outcomes.get(kind, 0) + 1
     return outcomes
+
+
+Work = Callable[[int, int], Awaitable[dict[str, int]]]
+"""Runs ``count`` commands from index ``start`` on; returns the count of each outcome."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a paired measurement: whose CPU, how many commands, and how to run them."""
+
+    pid: int
+    commands: int
+    work: Work
+
+
+async def paired(subject: Side, floor: Side) -> tuple[Phase, Phase]:
+    """The subject and its floor in CHUNKS alternating chunks (a b, b a, a b ...), each measured
+    once both servers are idle: a change in the machine's load during a repeat hits both alike."""
+    totals = (Phase(0.0, 0, 0.0, {}), Phase(0.0, 0, 0.0, {}))
+    sides = (subject, floor)
+    for k in range(CHUNKS):
+        for i in ((0, 1) if k % 2 == 0 else (1, 0)):
+            side = sides[i]
+            start = side.commands * k // CHUNKS
+            size = side.commands * (k + 1) // CHUNKS - start
+            if size:
+                phase = await measure(side.pid, size, functools.partial(side.work, start, size),
+                                      idle_first=(subject.pid, floor.pid))
+                totals[i].add(phase)
+    return totals
 
 
 @dataclass
@@ -270,11 +311,14 @@ async def open_sse(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.
 class CostFigures:
     """Per repeat: the echo floor and each command's server CPU, in microseconds."""
 
-    echo_us: list[float] = field(default_factory=list)
-    cold_echo_us: list[float] = field(default_factory=list)
     look_us: list[float] = field(default_factory=list)
+    look_floor_us: list[float] = field(default_factory=list)
     say_us: list[float] = field(default_factory=list)
+    say_floor_us: list[float] = field(default_factory=list)
     refusal_us: list[float] = field(default_factory=list)
+    refusal_floor_us: list[float] = field(default_factory=list)
+    """Each command's floor is the echo measured with it, interleaved (``paired``); the refusal's
+    is one echo on each of as many connections, as the refusals are sent."""
     recipients: int = ROOM_PLAYERS
     counts: dict[str, int] = field(default_factory=dict)
     idle_players: int = 0
@@ -283,46 +327,36 @@ class CostFigures:
     idle_cpu_us_per_s: float | None = None
     notes: list[str] = field(default_factory=list)
 
-    def ratios(self, costs: Sequence[float], allowance_us: float = 0.0,
-               floors: Sequence[float] | None = None) -> list[float]:
+    @staticmethod
+    def ratios(costs: Sequence[float], floors: Sequence[float], allowance_us: float = 0.0) -> list[float]:
         """Each repeat's cost over that repeat's floor (minus an allowance in us first)."""
-        floors = self.echo_us if floors is None else floors
         return [(cost - allowance_us) / floor for cost, floor in zip(costs, floors, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
 
 
-async def _echo_phase(pid: int, socket: Socket, count: int) -> Phase:
-    frame = command_frame(COMMAND)
-    return await measure(pid, count, lambda: lockstep([socket], [frame], count))
-
-
-async def _cold_echo_phase(pid: int, port: int, count: int) -> Phase:
-    """The refusal's floor: one echo on each of ``count`` connections, opened before, closed after."""
+async def _open_many(urls: Sequence[str], *, echo: bool = False) -> list[Socket]:
     sockets: list[Socket] = []
-    try:
-        for start in range(0, count, OPEN_BATCH):
-            sockets += await asyncio.gather(*(open_socket(f"ws://{HOST}:{port}/ws", echo=True)
-                                              for _ in range(min(OPEN_BATCH, count - start))))
-        frame = command_frame(COMMAND)
-        return await measure(pid, count, lambda: lockstep(sockets, [frame], count))
-    finally:
-        await asyncio.gather(*(s.close() for s in sockets))
+    for start in range(0, len(urls), OPEN_BATCH):
+        sockets += await asyncio.gather(*(open_socket(url, echo=echo, wait_room=False)
+                                          for url in urls[start:start + OPEN_BATCH]))
+    return sockets
 
 
-async def _say_phase(pid: int, room: list[Socket], count: int) -> Phase:
-    frames = [command_frame(f"say {SAY_TEXT} {i}") for i in range(count)]
-    expected = [s.chats + count for s in room]
+def _say_work(room: list[Socket]) -> Work:
+    """Say lines from the room's players in turn; a chunk ends when every player has every line."""
 
-    async def work() -> dict[str, int]:
-        outcomes = await lockstep(room, frames, count)
+    async def work(start: int, count: int) -> dict[str, int]:
+        frames = [command_frame(f"say {SAY_TEXT} {i}") for i in range(start, start + count)]
+        expected = [s.chats + count for s in room]
+        outcomes = await lockstep(room, frames, count, start)
         # Polled: the counters of 20 sockets, checked every 5 ms, cost the server nothing.
         while any(s.chats < e for s, e in zip(room, expected, strict=True)):  # noqa: ASYNC110
             await asyncio.sleep(0.005)
         return outcomes
 
-    return await measure(pid, count, work)
+    return work
 
 
 async def _spend_budget(world: World, name: str) -> int:
@@ -341,28 +375,32 @@ async def _spend_budget(world: World, name: str) -> int:
     raise RuntimeError(f"no refusal after {RATE_BUDGET + 1} commands")
 
 
-async def _refusal_phase(pid: int, world: World, name: str, count: int) -> Phase:
+async def _refusal_pair(game_pid: int, echo_pid: int, echo_port: int, world: World, name: str,
+                        count: int) -> tuple[Phase, Phase]:
     """``count`` refused looks of ``name`` (budget spent), each the first command of its own
-    connection of the player's session (module docstring); opening and closing are not measured."""
+    connection of the player's session (module docstring), paired with one echo on each of
+    ``count`` connections; opening and closing are not measured."""
     window_ends = time.monotonic() + RATE_WINDOW_S  # the budget refills from then on
     spent = await _spend_budget(world, name)
-    sockets: list[Socket] = []
+    refused: list[Socket] = []
+    echoes: list[Socket] = []
+    look = [command_frame(COMMAND)]
     try:
-        for start in range(0, count, OPEN_BATCH):
-            sockets += await asyncio.gather(*(open_socket(world.ws_url(name), wait_room=False)
-                                              for _ in range(min(OPEN_BATCH, count - start))))
-        if time.monotonic() > window_ends - RATE_WINDOW_S / 3:
-            raise RuntimeError(f"setting up {count} refusals took most of the rate window ({RATE_WINDOW_S} s)")
-        frame = command_frame(COMMAND)
-        phase = await measure(pid, count, lambda: lockstep(sockets, [frame], count))
+        refused = await _open_many([world.ws_url(name)] * count)
+        echoes = await _open_many([f"ws://{HOST}:{echo_port}/ws"] * count, echo=True)
+        if time.monotonic() > window_ends - RATE_WINDOW_S / 2:
+            raise RuntimeError(f"setting up {count} refusals took half the rate window ({RATE_WINDOW_S} s)")
+        refusal, floor = await paired(
+            Side(game_pid, count, lambda start, size: lockstep(refused, look, size, start)),
+            Side(echo_pid, count, lambda start, size: lockstep(echoes, look, size, start)))
         if time.monotonic() > window_ends:
             raise RuntimeError(f"refusals outlasted the rate window ({RATE_WINDOW_S} s)")
         # Held connections are read again when the window has room: close them after that.
         await asyncio.sleep(max(0.0, window_ends - time.monotonic() + 1.0))
     finally:
-        await asyncio.gather(*(s.close() for s in sockets))
-    phase.outcomes["budget"] = spent
-    return phase
+        await asyncio.gather(*(s.close() for s in [*refused, *echoes]))
+    refusal.outcomes["budget"] = spent
+    return refusal, floor
 
 
 def _require(phase: Phase, kind: str, what: str) -> None:
@@ -404,34 +442,29 @@ async def _run_phases(figures: CostFigures, server: MythosServer, echo: ManagedP
     echo_socket = await open_socket(f"ws://{HOST}:{echo_port}/ws", echo=True)
     look = [command_frame(COMMAND)]
     try:
-        # Warm-up, not measured: first imports, caches, JIT-free but allocator-warm paths.
+        # Warm-up, not measured: first calls, caches, the allocator's pools.
         await lockstep([echo_socket], look, 200)
         await lockstep(room, look, 100)
-        await _say_phase(game_pid, room, 20)
+        await _say_work(room)(0, 20)
         idle_before = cpu_seconds(game_pid)
         await asyncio.sleep(2.0)
         figures.idle_cpu_us_per_s = (cpu_seconds(game_pid) - idle_before) / 2.0 * 1e6
-        async def run_phase(name: str, repeat: int) -> Phase:
-            if name == "echo":
-                return await _echo_phase(echo_pid, echo_socket, echoes)
-            if name == "cold_echo":
-                return await _cold_echo_phase(echo_pid, echo_port, refusals)
-            if name == "look":
-                return await measure(game_pid, looks, lambda: lockstep(room, look, looks))
-            if name == "say":
-                return await _say_phase(game_pid, room, says)
-            return await _refusal_phase(game_pid, world, f"Flooder{repeat}", refusals)
-
+        log = logging.getLogger(__name__)
+        echo_side = Side(echo_pid, echoes, lambda start, size: lockstep([echo_socket], look, size, start))
         for repeat in range(repeats):
-            order = ["echo", "look", "say", "cold_echo", "refusal"]
-            if repeat % 2:
-                order.reverse()  # alternate the order: a drift in the machine's load hits both sides
-            for name in order:
-                phase = await run_phase(name, repeat)
-                _require(phase, "refused" if name == "refusal" else "ok", f"{name} repeat {repeat}")
-                getattr(figures, f"{name}_us").append(phase.us_per_command)
-                logging.getLogger(__name__).info("%s: %.1f us/command (%.2f s wall)", name,
-                                                 phase.us_per_command, phase.wall_s)
+            pairs: dict[str, tuple[Phase, Phase]] = {
+                "look": await paired(
+                    Side(game_pid, looks, lambda start, size: lockstep(room, look, size, start)), echo_side),
+                "say": await paired(Side(game_pid, says, _say_work(room)), echo_side),
+                "refusal": await _refusal_pair(game_pid, echo_pid, echo_port, world, f"Flooder{repeat}", refusals),
+            }
+            for name, (subject, floor) in pairs.items():
+                _require(subject, "refused" if name == "refusal" else "ok", f"{name} repeat {repeat}")
+                _require(floor, "ok", f"{name}'s echo floor, repeat {repeat}")
+                getattr(figures, f"{name}_us").append(subject.us_per_command)
+                getattr(figures, f"{name}_floor_us").append(floor.us_per_command)
+                log.info("%s: %.1f us/command (%.2f s wall), floor %.1f us/echo", name, subject.us_per_command,
+                         subject.wall_s, floor.us_per_command)
         if idle:
             await _idle_phase(figures, world, game_pid, list(idle_names))
     finally:
@@ -465,28 +498,28 @@ def kpis(figures: CostFigures) -> list[KPIResult]:
     A refusal is the first command of its connection (the module docstring says why), so its
     floor is the echo driven the same way: one echo on each of as many connections."""
     out = []
-    reps = len(figures.echo_us)
+    reps = len(figures.look_us)
     warm = "bare FastAPI/uvicorn WebSocket echo"
     cold = "bare FastAPI/uvicorn WebSocket echo, one per connection as the refusals,"
     for kpi_id, costs, count, allowance, what, floors, floor_what in (
         ("server_cpu_us_per_look", figures.look_us, figures.counts["looks"], 0.0, "look",
-         figures.echo_us, warm),
+         figures.look_floor_us, warm),
         ("server_cpu_us_per_refusal", figures.refusal_us, figures.counts["refusals"], 0.0, "refused look",
-         figures.cold_echo_us, cold),
+         figures.refusal_floor_us, cold),
         ("server_cpu_us_per_say", figures.say_us, figures.counts["says"],
          PER_RECIPIENT_ALLOWANCE_US * figures.recipients, f"say to {figures.recipients} players",
-         figures.echo_us, warm),
+         figures.say_floor_us, warm),
     ):
-        ratios = figures.ratios(costs, allowance, floors)
-        raw = statistics.median(figures.ratios(costs, 0.0, floors))
+        ratios = figures.ratios(costs, floors, allowance)
+        raw = statistics.median(figures.ratios(costs, floors))
         extra = (f"; the value is (cost - {allowance:.0f} us allowed for {figures.recipients} recipients)"
                  f" / floor, raw ratio {raw:.2f}x") if allowance else ""
         evidence = (
             f"bench/server_cost.py: {statistics.median(costs):.0f} us of server CPU per {what} "
             f"(repeats {', '.join(f'{c:.0f}' for c in costs)}) vs {statistics.median(floors):.0f} us per "
-            f"{floor_what} in the same run ({', '.join(f'{e:.0f}' for e in floors)}); "
+            f"{floor_what} interleaved with it ({', '.join(f'{e:.0f}' for e in floors)}); "
             f"{statistics.median(ratios):.2f}x the floor, median of {reps} paired repeats of {count} "
-            f"commands (/proc/<pid>/stat utime+stime){extra}")
+            f"commands in {CHUNKS} alternating chunks (/proc/<pid>/stat utime+stime){extra}")
         out.append(kpi_from_catalogue(kpi_id, statistics.median(ratios), evidence, sample=count * reps))
     if figures.rss_before_kib is None or figures.rss_after_kib is None or not figures.idle_players:
         out.append(kpi_from_catalogue("server_rss_mb_per_1000_idle_players", None,

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from bench import server_cost
 from bench.server_cost import CostFigures, cpu_seconds, kpis, rss_kib
 
 
@@ -28,8 +29,9 @@ def test_rss_is_read_in_kib() -> None:
 
 def _figures(**overrides: object) -> CostFigures:
     figures = CostFigures(
-        echo_us=[100.0, 200.0, 150.0], cold_echo_us=[200.0, 200.0, 100.0],
-        look_us=[300.0, 800.0, 300.0], say_us=[500.0, 900.0, 700.0], refusal_us=[240.0, 300.0, 200.0],
+        look_us=[300.0, 800.0, 300.0], look_floor_us=[100.0, 200.0, 150.0],
+        say_us=[500.0, 900.0, 700.0], say_floor_us=[100.0, 200.0, 150.0],
+        refusal_us=[240.0, 300.0, 200.0], refusal_floor_us=[200.0, 200.0, 100.0],
         counts={"looks": 10, "says": 5, "refusals": 7, "echoes": 20},
         idle_players=500, rss_before_kib=100 * 1024, rss_after_kib=130 * 1024)
     for key, value in overrides.items():
@@ -43,6 +45,7 @@ def test_each_cost_is_divided_by_the_floor_of_its_own_repeat() -> None:
     assert look.value == pytest.approx(3.0)  # 3x, 4x, 2x: the median of the paired ratios
     assert look.sample == 30 and look.unit == "x echo floor"
     assert "300 us of server CPU per look" in look.evidence and "150 us" in look.evidence
+    assert "interleaved" in look.evidence
     assert look.passed and look.goal_met
     refusal = by_id["server_cpu_us_per_refusal"]
     # Against the floor driven as the refusals are (one echo per connection): 1.2, 1.5, 2.0.
@@ -73,3 +76,26 @@ def test_idle_memory_not_read_is_not_measured() -> None:
 def test_a_slow_look_fails_its_spec() -> None:
     look = {k.id: k for k in kpis(_figures(look_us=[600.0, 1200.0, 900.0]))}["server_cpu_us_per_look"]
     assert look.value == pytest.approx(6.0) and not look.passed
+
+
+async def test_paired_alternates_chunks_and_covers_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_cost, "QUIET_SAMPLE_S", 0.01)
+    calls: list[tuple[str, int, int]] = []
+
+    def work(side: str) -> server_cost.Work:
+        async def run(start: int, count: int) -> dict[str, int]:
+            calls.append((side, start, count))
+            return {"ok": count}
+        return run
+
+    pid = os.getpid()
+    subject, floor = await server_cost.paired(server_cost.Side(pid, 25, work("a")),
+                                              server_cost.Side(pid, 20, work("b")))
+    assert (subject.commands, floor.commands) == (25, 20)
+    assert subject.outcomes == {"ok": 25} and floor.outcomes == {"ok": 20}
+    sides = [side for side, _, _ in calls]
+    assert sides[:4] == ["a", "b", "b", "a"]  # each chunk pair in turn: a b, b a, ...
+    for side, total in (("a", 25), ("b", 20)):
+        spans = [(start, count) for s, start, count in calls if s == side]
+        assert sum(count for _, count in spans) == total
+        assert [start for start, _ in spans] == sorted(start for start, _ in spans)
