@@ -82,7 +82,10 @@ def configure_logging(config: LoggingConfig, *, file_name: str = "mythos") -> No
     logging.getLogger("uvicorn.access").setLevel(max(level, logging.WARNING))
 
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # filter_by_level first: a debug line on the command path (below LOG_LEVEL) is dropped
+        # before the timestamp and the other processors run for nothing.
+        processors=[structlog.stdlib.filter_by_level, *_SHARED_PROCESSORS,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,

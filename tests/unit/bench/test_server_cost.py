@@ -32,6 +32,7 @@ def _figures(**overrides: object) -> CostFigures:
         look_us=[300.0, 800.0, 300.0], look_floor_us=[100.0, 200.0, 150.0],
         say_us=[500.0, 900.0, 700.0], say_floor_us=[100.0, 200.0, 150.0],
         refusal_us=[240.0, 300.0, 200.0], refusal_floor_us=[200.0, 200.0, 100.0],
+        say_alone_us=[120.0, 140.0, 130.0], say_alone_floor_us=[100.0, 100.0, 100.0],
         counts={"looks": 10, "says": 5, "refusals": 7, "echoes": 20},
         idle_players=500, rss_before_kib=100 * 1024, rss_after_kib=130 * 1024)
     for key, value in overrides.items():
@@ -59,6 +60,8 @@ def test_say_is_judged_after_the_per_recipient_allowance() -> None:
     # (cost - 20 recipients x 5 us) / floor: 4.0, 4.0, 4.0
     assert say.value == pytest.approx(4.0)
     assert "raw ratio 4.67x" in say.evidence
+    # (say to 20 - say alone) / 19 recipients: 20, 40, 30 us; median 30, 0.30x the echo.
+    assert "each further recipient 30 us (0.30x a whole echo)" in say.evidence
     assert say.passed and not say.goal_met  # no spec threshold; the goal is 3x
 
 
