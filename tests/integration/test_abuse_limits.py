@@ -27,7 +27,8 @@ FLOOD_SECONDS = 6.0
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(make_config(tmp_path, server={"ws_pings_per_second": 0.01, "ws_bad_frames_per_minute": 0.1}))
+    live = LiveServer(make_config(tmp_path, server={"ws_pings_per_second": 0.01, "heartbeat_interval": 100.0,
+                                                          "ws_bad_frames_per_minute": 0.1}))
     live.start()
     try:
         yield live

@@ -26,8 +26,10 @@ MAX_FRAMES = 200  # far past any budget: a server without one answers them all
 
 @pytest.fixture
 def app(tmp_path: Path) -> FastAPI:
-    # Buckets that do not refill during a test, so the counts below are exact.
-    return create_app(make_config(tmp_path, server={"ws_pings_per_second": 0.001, "ws_bad_frames_per_minute": 0.01}))
+    # Buckets that do not refill during a test, so the counts below are exact; the heartbeat is
+    # slow enough for that ping budget (the config refuses a pairing whose client pings loop).
+    server = {"ws_pings_per_second": 0.01, "heartbeat_interval": 100.0, "ws_bad_frames_per_minute": 0.01}
+    return create_app(make_config(tmp_path, server=server))
 
 
 @pytest.fixture
