@@ -24,11 +24,11 @@ FAULTS: tuple[Fault, ...] = (
     # -- connection state machines: the client's XState machine and the server's NATS link ----------
     Fault(
         "client_backoff_never_grows", "state machines",
-        "the client's reconnect backoff stays at the base delay instead of doubling",
+        "the client's reconnect backoff ceiling stays at the base delay instead of growing",
         "client/src/machines/backoff.ts",
-        old="const step = Math.min(capMs, baseMs * 2 ** Math.min(exponent, 30));",
-        new="const step = Math.min(capMs, baseMs);",
-        check=vitest_check("tests/units.test.ts"),
+        old="return Math.min(capMs, 4 * baseMs * 2 ** (steps / CEILING_DOUBLING_ATTEMPTS));",
+        new="return Math.min(capMs, baseMs + 0 * steps);",
+        check=vitest_check("tests/backoff.test.ts"),
     ),
     Fault(
         "client_attempts_unbounded", "state machines",
