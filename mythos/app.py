@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from mythos import __version__
+from mythos.allocator import return_large_blocks_to_os
 from mythos.api import include_routes
 from mythos.commands.security import CommandSecurity
 from mythos.config import AppConfig, get_config
@@ -30,6 +31,7 @@ STARTUP_FAILURE = 3  # uvicorn's exit code when the app did not start
 
 def create_app(config: AppConfig, *, security: CommandSecurity | None = None) -> FastAPI:
     """Build the app for `config`; `security` replaces the permissive command-security default."""
+    return_large_blocks_to_os()  # argon2's blocks are freed back, not kept per thread
     services = build_services(config, security)
 
     @asynccontextmanager
