@@ -125,3 +125,13 @@ def test_the_report_draws_the_alert_timeline_or_nothing_without_a_watch() -> Non
     png = alert_plot(_result("p", check))
     assert png and len(png) > 1000
     assert alert_plot(_result("q", _alerts(_partition(HistoryBuilder())))) is None
+
+
+def test_the_chaos_suite_file_carries_the_alert_kpis_and_the_cluster_file_does_not() -> None:
+    from harness.results import chaos_kpis
+
+    good = _alerts(_watch(_partition(HistoryBuilder()), [(10.0, [LINK, DLQ], []), (26.0, [], [])]))
+    runs = [_result("a", good), _result("noop", _alerts(_watch(HistoryBuilder(), [])))]
+    chaos = {k.id: k.value for k in chaos_kpis(runs)}
+    assert (chaos["alerts_fired_as_expected"], chaos["false_alerts_in_baseline"]) == (1.0, 0.0)
+    assert not {"alerts_fired_as_expected", "false_alerts_in_baseline"} & {k.id for k in chaos_kpis(runs, "cluster")}
