@@ -43,7 +43,8 @@ log = structlog.get_logger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 HERD_SCRIPT = PROJECT_ROOT / "client" / "scripts" / "herd.mjs"
-NODE_FLAGS = ("--experimental-eventsource", "--experimental-websocket", "--no-warnings")
+NODE_FLAGS = ("--experimental-websocket", "--no-warnings")
+"""Node 20 has WebSocket only behind a flag; the herd brings its own EventSource (herdTransport.ts)."""
 BUSY_PATIENCE_S = 60.0
 """How long one player keeps waiting out 503 login_busy (the hashing queue is full)."""
 HTTP_TIMEOUT_S = 30.0

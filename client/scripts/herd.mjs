@@ -1,12 +1,13 @@
 /**
- * `node --experimental-eventsource --experimental-websocket scripts/herd.mjs --base URL
+ * `node --experimental-websocket scripts/herd.mjs --base URL
  *  --tokens FILE --out FILE [--max-seconds 120] [--ramp-ms 2000] [--stop-on-stdin-close]`
  *
  * Runs one real connection machine per token of FILE (a JSON list) against a mythos server and
  * writes every change of a client's state as a JSON line to --out. It bundles herdClient.ts
  * (the machine, its config and the page's services) with vite first, so the code under test
  * is the client's source, not a copy. It stops by itself after --max-seconds, or earlier when
- * its stdin closes (with --stop-on-stdin-close) or it gets SIGTERM/SIGINT; either way it writes each client's final state.
+ * its stdin closes (with --stop-on-stdin-close) or it gets SIGTERM/SIGINT; either way it
+ * writes each client's final state.
  */
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';

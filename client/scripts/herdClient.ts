@@ -3,9 +3,9 @@
  *
  * Every client is the page's own machine (`createConnectionMachine` with the default config,
  * `Date.now` and `Math.random`) with the page's own SSE and WebSocket services bound, so the
- * backoff, guards, timeouts and watchdogs are the real ones; only the transports are Node's
- * (undici's EventSource and WebSocket, enabled by `--experimental-eventsource` and
- * `--experimental-websocket`). Each change of a client's named state is one JSON line.
+ * backoff, guards, timeouts and watchdogs are the real ones; only the transports are Node's:
+ * the EventSource and the stream probe over `node:http` (herdTransport.ts) and undici's
+ * WebSocket (`--experimental-websocket`). Each change of a client's named state is one JSON line.
  */
 import { interpret } from 'xstate';
 import { DEFAULT_CONFIG, type ConnectionConfig } from '../src/config';
@@ -17,6 +17,7 @@ import {
 } from '../src/machines/connectionMachine';
 import { createSseService, type IncomingHandler } from '../src/services/sseService';
 import { createWsService } from '../src/services/wsService';
+import { NodeEventSource, probeFetch } from './herdTransport';
 
 export interface HerdLine {
   /** Epoch ms. */
@@ -59,10 +60,10 @@ export function startHerd(options: HerdOptions): Herd {
   const config = options.config ?? DEFAULT_CONFIG;
   const url = new URL(options.baseUrl);
   const location = { protocol: url.protocol, host: url.host };
-  const EventSourceImpl = (globalThis as { EventSource?: typeof EventSource }).EventSource;
+  const EventSourceImpl = NodeEventSource as unknown as typeof EventSource;
   const WebSocketImpl = (globalThis as { WebSocket?: typeof WebSocket }).WebSocket;
-  if (EventSourceImpl === undefined || WebSocketImpl === undefined) {
-    throw new Error('EventSource and WebSocket are missing: run node with --experimental-eventsource --experimental-websocket');
+  if (WebSocketImpl === undefined) {
+    throw new Error('WebSocket is missing: run node (20) with --experimental-websocket');
   }
   const services = options.tokens.map((token, client) => {
     let lastSseId: string | null = null;
@@ -75,7 +76,7 @@ export function startHerd(options: HerdOptions): Herd {
         services: {
           sse: createSseService({
             EventSourceImpl,
-            fetchImpl: fetch,
+            fetchImpl: probeFetch,
             baseUrl: url.origin,
             lastEventId: () => lastSseId,
             onIncoming,
