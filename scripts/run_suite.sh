@@ -103,6 +103,7 @@ case "$suite" in
   bench)
     "$PY" -m bench.security
     "$PY" -m bench.nats_handler
+    "$PY" -m bench.server_cost  # a real server and an echo on loopback, ~4 min
     ;;
   load)
     # Default: the short flood with its assertions (~30 s). --full: every load scenario at default

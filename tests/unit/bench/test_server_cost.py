@@ -91,9 +91,14 @@ async def test_paired_alternates_chunks_and_covers_every_command(monkeypatch: py
             return {"ok": count}
         return run
 
+    async def before_chunk() -> None:
+        calls.append(("hook", 0, 0))
+
     pid = os.getpid()
     subject, floor = await server_cost.paired(server_cost.Side(pid, 25, work("a")),
-                                              server_cost.Side(pid, 20, work("b")))
+                                              server_cost.Side(pid, 20, work("b")), before_chunk)
+    assert [side for side, _, _ in calls[:4]] == ["hook", "a", "hook", "b"]  # the hook before each chunk
+    calls[:] = [call for call in calls if call[0] != "hook"]
     assert (subject.commands, floor.commands) == (25, 20)
     assert subject.outcomes == {"ok": 25} and floor.outcomes == {"ok": 20}
     sides = [side for side, _, _ in calls]

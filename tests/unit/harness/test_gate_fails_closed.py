@@ -213,11 +213,11 @@ def test_a_full_run_without_a_recorded_sample_fails(tmp_path: Path) -> None:
 
 def test_pending_rows_are_listed_and_do_not_fail_the_gate(reports: Path) -> None:
     with run_env():
-        write_suite("cost", [kpi_from_catalogue("server_cpu_us_per_look", 9.0, "slow")],
+        write_suite("cluster", [kpi_from_catalogue("cluster_failover_s", 9.0, "slow")],
                     started=T0, finished=T0, out_dir=reports / "kpi")
     result = gate(reports)
     assert result.exit_code == 0, result.output
-    assert "pending server_cpu_us_per_look: not gated yet (9 x echo floor" in result.output
+    assert "pending cluster_failover_s: not gated yet (9 s" in result.output
     assert "pending cross_server_eviction_s: not gated yet (not measured" in result.output
     assert result.output.count("pending ") == len(PENDING)
 
