@@ -34,6 +34,7 @@ PASSING: dict[str, float] = {
     "compliant_p99_under_abuse_ms": 80.0, "server_rss_growth_under_abuse_mb": 10.0,
     "nats_handler_throughput_ratio": 0.9, "make_verify_minutes": 15.0, "spoofing_chars_delivered": 0,
     "seeded_faults_caught": 1.0, "chat_delivered_after_outage": 1.0, "outbox_drain_s": 3.0, "a11y_violations": 0,
+    "herd_recovery_s": 1.5, "herd_failed_clients": 0,
     "alerts_fired_as_expected": 1.0, "false_alerts_in_baseline": 0,
     "server_cpu_us_per_look": 2.5, "server_cpu_us_per_refusal": 1.2, "server_cpu_us_per_say": 2.5,
     "server_rss_mb_per_1000_idle_players": 40.0,
