@@ -2,7 +2,7 @@
 
 The page's clock is Playwright's fake clock (``page.clock``): the backoff waits are skipped
 with ``run_for`` while every connection attempt still goes over the real network, so the
-default budget (128 attempts, about a minute of real waiting) is exhausted in seconds. The
+default budget (128 attempts, over twenty minutes of real waiting) is exhausted in seconds. The
 clock is paused only during the outage; login and the Reconnect run in flowing time.
 Waits on the paused page are Python-side polls (``poll``): Playwright's own polling is
 driven by the page's timers, which the fake clock holds.
