@@ -101,3 +101,17 @@ def test_known_bad_a_queued_line_neither_in_the_dlq_nor_delivered_is_not_account
     h, _ = outage(drained=False)
     result = delivery(TEST, h.ops, [])
     assert result["dlq_accounted"] == 0.0 and result["drained"] == 0
+
+
+def test_a_drained_line_nobody_stayed_connected_for_counts_when_a_player_saw_it() -> None:
+    """Players evicted and back (nats_halfopen_disconnect): no recipient is expected, but the line
+    reached the room, so it left the DLQ by delivery; one nobody saw did not."""
+    h = HistoryBuilder().connect(0.0, "alice", "bob")
+    h.fault(1.0, 5.0)
+    h.say(2.0, "alice", 1, "fail", queued=True)
+    h.say(2.5, "alice", 2, "fail", queued=True)
+    h.recv(4.0, "bob", "alice", 1)
+    h.disconnect(6.0, "bob").connect(6.5, "bob").disconnect(6.0, "alice").connect(6.5, "alice")
+    result = delivery(TEST, h.drain(8.0).ops, [])
+    assert (result["drained"], result["dlq_expected"]) == (1, 2)
+    assert result["dlq_missing_tokens"] == ["msg_alice_2"]
