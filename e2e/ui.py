@@ -38,6 +38,8 @@ class Transition:
     to: str
     event: str
     attempts: int
+    last_error: str | None = None
+    """The machine's last_error when it made this transition (the snapshot's own may be cleared since)."""
 
 
 class Player:
@@ -84,7 +86,7 @@ class Player:
         return snapshot
 
     def transitions(self) -> list[Transition]:
-        return [Transition(float(r["t"]), str(r["to"]), str(r["event"]), int(r["attempts"]))
+        return [Transition(float(r["t"]), str(r["to"]), str(r["event"]), int(r["attempts"]), r.get("last_error"))
                 for r in self.debug()["log"]]
 
     def wait_state(self, *states: str, timeout_ms: float = DEFAULT_TIMEOUT_MS) -> str:

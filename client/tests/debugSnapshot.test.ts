@@ -18,7 +18,7 @@ describe('transition log', () => {
     }
     expect(log.records).toHaveLength(5);
     const last = log.records[4];
-    expect(last).toMatchObject({ from: 'reconnecting', to: 'connecting_sse', attempts: 10 });
+    expect(last).toMatchObject({ from: 'reconnecting', to: 'connecting_sse', attempts: 10, last_error: 'x' });
     expect(last.at).toBe(new Date(last.t).toISOString());
     const snap = log.snapshot(h.service.getSnapshot());
     expect(snap).toMatchObject({ state: 'connecting_sse', attempts: 10, maxAttempts: 50, session_id: 'sess-1', last_error: 'x' });

@@ -14,6 +14,8 @@ export interface TransitionRecord {
   to: ConnectionStateName;
   event: string;
   attempts: number;
+  /** Why the machine moved, as it read then (a retry that succeeds clears the context's own). */
+  last_error: string | null;
 }
 
 export interface ConnectionDebug {
@@ -48,6 +50,7 @@ export class TransitionLog {
       to,
       event: state.event.type,
       attempts: state.context.attempts,
+      last_error: state.context.last_error,
     });
     if (this.records.length > this.capacity) this.records.splice(0, this.records.length - this.capacity);
     this.last = to;
