@@ -50,10 +50,12 @@ class StreamSpec:
     ack_wait_s: float = 5.0
     max_ack_pending: int = 1000
     fetch_batch: int = 64
-    fetch_timeout_s: float = 0.1
+    fetch_timeout_s: float = 0.25
     """A pull that finds nothing waits this long, and nats-py returns what arrived meanwhile only
     when it ends: it bounds the latency of a line said into a quiet stream (0.5 s gave chat a p95
-    of 0.4-0.7 s and held the first line after a heal as long). Idle, ten pulls a second."""
+    of 0.4-0.7 s and held the first line after a heal as long). Not shorter: at 0.1 s the pull
+    requests alone filled the 1 KB/s link of nats_bandwidth, acks missed ack_wait and redelivered
+    lines arrived out of order (2 runs of 2; 0.25 s: 2 of 2 in order). Idle, four pulls a second."""
     publish_timeout_s: float = 2.0
     replicas: int = 1
     """Copies a NATS cluster keeps of the stream (and, inherited, of each durable consumer)."""
