@@ -10,6 +10,12 @@ The consumer is fenced to one connection at a time: `bind` and `unbind` advance 
 fetch result from an older generation is dropped unacked (the server redelivers it to the live
 binding after ack_wait), and a CancelledError that nats-py raises from inside a fetch while it
 closes an old client is a fetch failure, not a reason for the fetch loop to end.
+
+Lines are handed over in stream-sequence order. The consumer's filter is the whole stream, so
+sequences it sees are contiguous; a gap means an earlier line is still out (fetched through a
+retired connection, or nak'd after a failed fan-out) and will be redelivered. Later lines wait
+in a reorder buffer (their ack timers kept alive with in-progress acks) until the gap fills, or
+for at most `reorder_hold_s` (a line the stream no longer has, e.g. aged out), then go in order.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +64,9 @@ class StreamSpec:
     requests alone filled the 1 KB/s link of nats_bandwidth, acks missed ack_wait and redelivered
     lines arrived out of order (2 runs of 2; 0.25 s: 2 of 2 in order). Idle, four pulls a second."""
     publish_timeout_s: float = 2.0
+    reorder_hold_s: float = 6.0
+    """Longest a line waits for an earlier sequence: ack_wait plus a margin, because a line fetched
+    through a retired connection comes back after ack_wait. Past it the gap is skipped."""
     replicas: int = 1
     """Copies a NATS cluster keeps of the stream (and, inherited, of each durable consumer)."""
 
@@ -99,6 +109,12 @@ class JetStreamChat:
         self.duplicates_dropped = 0
         self.stale_fetches_dropped = 0
         self.fetch_interruptions = 0
+        self.lines_held = 0
+        self.gaps_skipped = 0
+        self.late_lines = 0
+        self._through: int | None = None  # every stream sequence up to here was handled
+        self._held: dict[int, Msg] = {}
+        self._gap_since = 0.0
 
     @property
     def consumer_running(self) -> bool:
@@ -221,6 +237,7 @@ class JetStreamChat:
     async def _run(self) -> None:
         while not self._stopping:
             try:
+                await self._release_expired_hold()
                 await self._fetch_once()
             except asyncio.CancelledError:
                 if _cancelled_by_owner():
@@ -279,33 +296,94 @@ class JetStreamChat:
             log.info("jetstream_resubscribe_failed", durable=self.durable, error=repr(error))
 
     async def _process(self, msg: Msg) -> None:
+        """Hand `msg` over in stream order: at once when it is next (or late), else hold it."""
+        seq = _stream_seq(msg)
+        if seq is None:
+            await self._handle(msg)
+            return
+        if self._through is None:
+            self._through = seq - 1
+        if seq <= self._through:
+            if await self._handle(msg) == "delivered":
+                self.late_lines += 1  # its gap was skipped: out of order, but not lost
+                log.warning("jetstream_late_line", durable=self.durable, seq=seq)
+            return
+        if seq > self._through + 1:
+            if not self._held:
+                self._gap_since = time.monotonic()
+            if seq not in self._held:
+                self.lines_held += 1
+            self._held[seq] = msg  # a redelivery of a held line replaces it: ack the newest
+            await _quietly(msg.in_progress())
+            return
+        if await self._handle(msg) != "failed":
+            self._through = seq
+            await self._drain_held()
+
+    async def _drain_held(self) -> None:
+        """Release held lines that are now next in sequence; stop at the first failed fan-out."""
+        assert self._through is not None
+        while (msg := self._held.pop(self._through + 1, None)) is not None:
+            if await self._handle(msg) == "failed":
+                break  # nak'd: it comes back as the next line and the drain resumes
+            self._through += 1
+        if self._held:
+            self._gap_since = time.monotonic()
+            for waiting in self._held.values():
+                await _quietly(waiting.in_progress())
+
+    async def _release_expired_hold(self) -> None:
+        """Skip a gap that has not filled within reorder_hold_s (the line is gone from the stream)."""
+        if not self._held or time.monotonic() - self._gap_since < self.spec.reorder_hold_s:
+            return
+        first = min(self._held)
+        assert self._through is not None
+        self.gaps_skipped += 1
+        log.warning(
+            "jetstream_gap_skipped", durable=self.durable, missing_from=self._through + 1, to=first - 1
+        )
+        self._through = first - 1
+        await self._drain_held()
+
+    async def _handle(self, msg: Msg) -> str:
+        """Fan out and ack one line: 'delivered', 'duplicate' (acked, dropped) or 'failed' (nak'd)."""
         message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
         if message_id is None:
             message_id = _message_id_from_body(msg.data)
         if message_id is not None and message_id in self.dedup:
             self.duplicates_dropped += 1
             await _quietly(msg.ack())
-            return
+            return "duplicate"
         assert self._deliver is not None
         try:
             await self._deliver(msg.data, msg.subject)
         except CircuitBreakerOpen as error:
             await _quietly(msg.nak(delay=max(error.retry_after, NAK_DELAY_S)))
-            return
+            return "failed"
         except Exception as error:
             log.warning("jetstream_deliver_failed", subject=msg.subject, error=repr(error))
             await _quietly(msg.nak(delay=NAK_DELAY_S))
-            return
+            return "failed"
         if message_id is not None:
             self.dedup.add(message_id)
         self.delivered += 1
         await _quietly(msg.ack())
+        return "delivered"
 
 
 def _cancelled_by_owner() -> bool:
     """True when this task itself was cancelled (stop), not an awaited future inside nats-py."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+def _stream_seq(msg: Msg) -> int | None:
+    """The line's stream sequence, or None for a message that carries no JetStream metadata."""
+    try:
+        seq = msg.metadata.sequence.stream
+    except Exception:
+        return None
+    return seq if isinstance(seq, int) else None
 
 
 def _message_id_from_body(data: bytes) -> str | None:
