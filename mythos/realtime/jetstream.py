@@ -311,6 +311,7 @@ class JetStreamChat:
         if seq > self._through + 1:
             if not self._held:
                 self._gap_since = time.monotonic()
+                log.info("jetstream_gap_held", durable=self.durable, missing=self._through + 1, seq=seq)
             if seq not in self._held:
                 self.lines_held += 1
             self._held[seq] = msg  # a redelivery of a held line replaces it: ack the newest
@@ -323,6 +324,14 @@ class JetStreamChat:
     async def _drain_held(self) -> None:
         """Release held lines that are now next in sequence; stop at the first failed fan-out."""
         assert self._through is not None
+        if self._held and self._through + 1 in self._held:
+            log.info(
+                "jetstream_gap_filled",
+                durable=self.durable,
+                through=self._through,
+                held=len(self._held),
+                waited_s=round(time.monotonic() - self._gap_since, 3),
+            )
         while (msg := self._held.pop(self._through + 1, None)) is not None:
             if await self._handle(msg) == "failed":
                 break  # nak'd: it comes back as the next line and the drain resumes
