@@ -57,12 +57,12 @@ class StreamSpec:
     ack_wait_s: float = 5.0
     max_ack_pending: int = 1000
     fetch_batch: int = 64
-    fetch_timeout_s: float = 0.25
-    """A pull that finds nothing waits this long, and nats-py returns what arrived meanwhile only
-    when it ends: it bounds the latency of a line said into a quiet stream (0.5 s gave chat a p95
-    of 0.4-0.7 s and held the first line after a heal as long). Not shorter: at 0.1 s the pull
-    requests alone filled the 1 KB/s link of nats_bandwidth, acks missed ack_wait and redelivered
-    lines arrived out of order (2 runs of 2; 0.25 s: 2 of 2 in order). Idle, four pulls a second."""
+    fetch_timeout_s: float = 0.5
+    """A pull that finds nothing waits this long (nats-py returns what arrived meanwhile when it
+    ends). Shorter pulls cut chat latency but add pull traffic: at 0.1 s the pull requests alone
+    filled the 1 KB/s link of nats_bandwidth (2 of 2 runs), at 0.25 s 1 of 3; the link dropped,
+    lines in flight were redelivered after ack_wait and arrived out of order. With the fetch loop
+    woken when the link comes back, 0.5 s keeps recovery under a second (ADR-004)."""
     publish_timeout_s: float = 2.0
     reorder_hold_s: float = 6.0
     """Longest a line waits for an earlier sequence: ack_wait plus a margin, because a line fetched
