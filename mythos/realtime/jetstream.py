@@ -35,6 +35,7 @@ from nats.js.errors import NotFoundError
 
 from mythos.observability.logging import get_logger
 from mythos.realtime.circuit_breaker import CircuitBreakerOpen
+from mythos.realtime.live_chat import DeliveryClaims
 from mythos.realtime.message_handler import DedupCache
 
 __all__ = ["Deliver", "JetStreamChat", "StreamSpec", "consumer_name"]
@@ -42,6 +43,7 @@ __all__ = ["Deliver", "JetStreamChat", "StreamSpec", "consumer_name"]
 log = get_logger(__name__)
 
 Deliver = Callable[[bytes, str], Awaitable[Any]]
+OnHandedOver = Callable[[dict[str, str] | None, dict[str, Any] | None], Awaitable[None]]
 NAK_DELAY_S = 0.5  # redelivery delay after a failed fan-out that did not give its own retry_after
 RESUBSCRIBE_WAIT_S = 0.2
 
@@ -90,10 +92,15 @@ class JetStreamChat:
         instance_id: str,
         spec: StreamSpec | None = None,
         dedup: DedupCache | None = None,
+        claims: DeliveryClaims | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.spec = spec or StreamSpec()
         self.dedup = dedup or DedupCache()
+        self.claims = claims or DeliveryClaims()
+        """Shared with the live path: a line it is fanning out now is waited for, not sent twice."""
+        self.on_handed_over: OnHandedOver | None = None
+        """Told (headers, body) of each line delivered or dropped as already delivered."""
         self.durable = consumer_name(instance_id)
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
@@ -167,7 +174,7 @@ class JetStreamChat:
         return self._js
 
     # -- publish -------------------------------------------------------------------------------
-    async def publish(self, subject: str, message: dict[str, Any]) -> api.PubAck:
+    async def publish(self, subject: str, message: dict[str, Any], headers: dict[str, str] | None = None) -> api.PubAck:
         """Publish and wait for the stream's ack; a republish of the same message_id is a no-op."""
         js = self._require_js()
         payload = json.dumps(message, separators=(",", ":")).encode()
@@ -175,7 +182,7 @@ class JetStreamChat:
             subject,
             payload,
             timeout=self.spec.publish_timeout_s,
-            headers={"Nats-Msg-Id": str(message["message_id"])},
+            headers={**(headers or {}), "Nats-Msg-Id": str(message["message_id"])},
         )
         if ack.duplicate:
             log.info("jetstream_publish_duplicate", message_id=message["message_id"], seq=ack.seq)
@@ -348,9 +355,7 @@ class JetStreamChat:
         first = min(self._held)
         assert self._through is not None
         self.gaps_skipped += 1
-        log.warning(
-            "jetstream_gap_skipped", durable=self.durable, missing_from=self._through + 1, to=first - 1
-        )
+        log.warning("jetstream_gap_skipped", durable=self.durable, missing_from=self._through + 1, to=first - 1)
         self._through = first - 1
         await self._drain_held()
 
@@ -359,13 +364,20 @@ class JetStreamChat:
         message_id = msg.headers.get("Nats-Msg-Id") if msg.headers else None
         if message_id is None:
             message_id = _message_id_from_body(msg.data)
+        if message_id is not None:
+            await self.claims.wait(message_id, self.spec.ack_wait_s / 2)
         if message_id is not None and message_id in self.dedup:
             self.duplicates_dropped += 1
             await _quietly(msg.ack())
+            await self._handed_over(msg)
             return "duplicate"
         assert self._deliver is not None
         try:
-            await self._deliver(msg.data, msg.subject)
+            if message_id is None:
+                await self._deliver(msg.data, msg.subject)
+            else:
+                with self.claims.hold(message_id):
+                    await self._deliver(msg.data, msg.subject)
         except CircuitBreakerOpen as error:
             await _quietly(msg.nak(delay=max(error.retry_after, NAK_DELAY_S)))
             return "failed"
@@ -377,7 +389,21 @@ class JetStreamChat:
             self.dedup.add(message_id)
         self.delivered += 1
         await _quietly(msg.ack())
+        await self._handed_over(msg)
         return "delivered"
+
+    async def _handed_over(self, msg: Msg) -> None:
+        if self.on_handed_over is None:
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            body = None
+        try:
+            headers = dict(msg.headers) if msg.headers else None
+            await self.on_handed_over(headers, body if isinstance(body, dict) else None)
+        except Exception as error:  # ordering help only: never fail the consumer over it
+            log.warning("jetstream_handed_over_hook_failed", error=repr(error))
 
 
 def _cancelled_by_owner() -> bool:

@@ -17,7 +17,7 @@ class SeqMsg:
 
     def __init__(self, seq: int) -> None:
         self.headers = {"Nats-Msg-Id": f"m{seq}"}
-        self.data = str(seq).encode()
+        self.data = str(seq).encode()  # a JSON number: the deliver fake reads it back
         self.subject = "chat.say.r1"
         self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq, consumer=seq))
         self.acked = 0
@@ -131,9 +131,7 @@ async def test_a_gap_that_never_fills_is_skipped_after_the_bounded_hold() -> Non
 async def test_a_line_whose_fan_out_failed_holds_back_the_lines_after_it() -> None:
     one, two, three = SeqMsg(1), SeqMsg(2), SeqMsg(3)
     again = SeqMsg(2)
-    chat, delivered = await run(
-        [[one, two, three], [again]], StreamSpec(fetch_timeout_s=0.05), fail_once={2}
-    )
+    chat, delivered = await run([[one, two, three], [again]], StreamSpec(fetch_timeout_s=0.05), fail_once={2})
     try:
         assert await eventually(lambda: len(delivered) == 3)
         assert delivered == [1, 2, 3]
@@ -149,5 +147,27 @@ async def test_an_already_delivered_redelivery_is_dropped_and_does_not_stall_ord
         assert await eventually(lambda: len(delivered) == 3)
         assert delivered == [1, 2, 3]
         assert chat.duplicates_dropped == 1
+    finally:
+        await chat.stop()
+
+
+async def test_the_durable_copy_waits_for_a_live_fan_out_in_flight_and_then_drops_as_duplicate() -> None:
+    one = SeqMsg(1)
+    handed: list[Any] = []
+    chat, delivered = await run([], StreamSpec(fetch_timeout_s=0.05))
+
+    async def note(headers: Any, body: Any) -> None:
+        handed.append(headers)
+
+    chat.on_handed_over = note
+    try:
+        with chat.claims.hold("m1"):
+            processing = asyncio.create_task(chat._process(one))  # type: ignore[arg-type]
+            await asyncio.sleep(0.05)
+            assert not processing.done()  # waits for the live path's verdict
+            chat.dedup.add("m1")  # the live path handed it over
+        await processing
+        assert delivered == [] and one.acked == 1 and chat.duplicates_dropped == 1
+        assert handed == [{"Nats-Msg-Id": "m1"}]
     finally:
         await chat.stop()
