@@ -96,8 +96,8 @@ class JetStreamChat:
     ) -> None:
         self.instance_id = instance_id
         self.spec = spec or StreamSpec()
-        self.dedup = dedup or DedupCache()
-        self.claims = claims or DeliveryClaims()
+        self.dedup = dedup if dedup is not None else DedupCache()  # an empty cache is falsy
+        self.claims = claims if claims is not None else DeliveryClaims()
         """Shared with the live path: a line it is fanning out now is waited for, not sent twice."""
         self.on_handed_over: OnHandedOver | None = None
         """Told (headers, body) of each line delivered or dropped as already delivered."""
