@@ -76,6 +76,7 @@ class MemoryDLQ(DeadLetterQueue):
         retry_count: int,
         *,
         error_type: str | None = None,
+        origin: str | None = None,
     ) -> str:
         entry_id = entry_id_for(message_data)
         await _yield()
