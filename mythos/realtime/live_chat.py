@@ -106,12 +106,15 @@ class LiveChat:
         dedup: DedupCache,
         claims: DeliveryClaims,
         hold_s: float = 2.0,
+        processed: Callable[[str], None] | None = None,
     ) -> None:
         self.origin = f"{instance_id}:{secrets.token_hex(4)}"
         self.fan_out = fan_out
         self.dedup = dedup
         self.claims = claims
         self.hold_s = hold_s
+        self.processed = processed
+        """Told the channel of each line handed over (the metrics' processed count)."""
         self._nc: NATS | None = None
         self._sub: Subscription | None = None
         self._sender_seq: dict[str, int] = {}
@@ -281,6 +284,8 @@ class LiveChat:
                 return
             self.dedup.add(line.message_id)
         self.delivered += 1
+        if self.processed is not None:
+            self.processed(str(line.body.get("channel", "unknown")))
 
     def _set_next(self, key: tuple[str, str], value: int) -> None:
         self._next[key] = value

@@ -21,6 +21,7 @@ from mythos.realtime.circuit_breaker import FIRST_OPEN_TIMEOUT, CircuitBreaker, 
 from mythos.realtime.connection_state_machine import Transition, metrics_observer
 from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.jetstream import JetStreamChat, StreamSpec
+from mythos.realtime.live_chat import LiveChat
 from mythos.realtime.message_handler import DedupCache, NATSMessageHandler
 from mythos.realtime.nats_link import LinkSettings, NATSLink
 from mythos.realtime.outbox import WINDOW as OUTBOX_WINDOW
@@ -50,6 +51,10 @@ class ReliableChatParts:
     dedup_capacity: int = 10_000
     outbox_max_age_s: float = 120.0
     """CHAT_OUTBOX_MAX_AGE: queued chat older than this is left to the operators (0: no drain)."""
+    live_chat: bool = True
+    """Also send each line on core NATS and hand it over from there at once (ADR-006, live path)."""
+    live_hold_s: float = 2.0
+    """Longest a live line waits for its sender's previous line (lost live copy) by either path."""
 
     @classmethod
     def from_config(cls, nats_config: Any, name: str) -> ReliableChatParts:
@@ -84,6 +89,19 @@ class ReliableChat:
         self.link = NATSLink(parts.link)
         self.link.fsm.add_observer(metrics_observer(self.metrics))
         self.jetstream = JetStreamChat(instance_id, parts.stream, self.dedup)
+        self.live: LiveChat | None = None
+        publish: Callable[[str, dict[str, Any]], Awaitable[Any]] = self.jetstream.publish
+        if parts.live_chat:
+            self.live = LiveChat(
+                instance_id,
+                fan_out,
+                self.dedup,
+                self.jetstream.claims,
+                hold_s=parts.live_hold_s,
+                processed=self.metrics.record_message_processed,
+            )
+            self.jetstream.on_handed_over = self.live.note_durable
+            publish = self.live.publisher(self.jetstream.publish)
 
         def breaker() -> CircuitBreaker:
             return CircuitBreaker(
@@ -107,7 +125,7 @@ class ReliableChat:
             window=self._outbox_window,
         )
         self.guard = PublishGuard(
-            self.jetstream.publish,
+            publish,
             dlq,
             retry=NATSRetryHandler(parts.publish_retry),
             breaker=self.publish_breaker,
@@ -134,9 +152,13 @@ class ReliableChat:
         self.link.on_connected(self._bind)
         # Before the link closes a connection, stop fetching and acking through it.
         self.link.on_retire(self.jetstream.unbind)
+        if self.live is not None:
+            self.link.on_retire(self.live.unbind)
 
     async def _bind(self, nc: NATS) -> None:
         await self.jetstream.bind(nc)
+        if self.live is not None:
+            await self.live.bind(nc)
 
     def _outbox_ready(self) -> bool:
         """Link up and breaker not open: half-open lets the drain's first line be the probe, so
@@ -169,11 +191,18 @@ class ReliableChat:
     async def stop(self) -> None:
         await self.outbox.stop()
         await self.guard.drain()
+        if self.live is not None:
+            await self.live.stop()
         await self.jetstream.stop()
         await self.link.stop()
 
     async def publish(self, subject: str, message: dict[str, Any]) -> PublishResult:
-        return await self.guard.publish(subject, message)
+        result = await self.guard.publish(subject, message)
+        if self.live is not None and not result.sent and result.retry_after is not None:
+            # The open breaker refused it before any attempt: the line is queued for the stream,
+            # and players still get it live (a stream without a leader must not stop chat).
+            await self.live.publish(subject, message)
+        return result
 
     async def replay_dead_letters(self) -> tuple[int, int]:
         """Republish every DLQ entry to its subject; each is removed only once acknowledged."""
