@@ -123,6 +123,9 @@ class LiveChat:
         self._held: dict[tuple[str, str], dict[int, _Line]] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._releases: set[asyncio.Task[None]] = set()
+        self._order_lock = asyncio.Lock()
+        """One hand-over at a time: the subscription, the consumer's note and a hold's expiry
+        each await fan-outs, and must not interleave one sender's lines."""
         self.published = 0
         self.publish_failures = 0
         self.delivered = 0
@@ -201,7 +204,8 @@ class LiveChat:
         except (ValueError, KeyError, TypeError):
             return  # malformed: the durable copy goes through the handler and its DLQ
         key, seq = _order_key(msg.headers, body)
-        await self._admit(key, seq, _Line(message_id, body))
+        async with self._order_lock:
+            await self._admit(key, seq, _Line(message_id, body))
 
     async def note_durable(self, headers: dict[str, str] | None, body: dict[str, Any] | None) -> None:
         """The JetStream consumer handed a line over: release live lines held behind it."""
@@ -210,10 +214,11 @@ class LiveChat:
         key, seq = _order_key(headers, body)
         if key is None or seq is None:
             return
-        expected = self._next.get(key)
-        if expected is None or seq >= expected:
-            self._set_next(key, seq + 1)
-            await self._release(key)
+        async with self._order_lock:
+            expected = self._next.get(key)
+            if expected is None or seq >= expected:
+                self._set_next(key, seq + 1)
+                await self._release(key)
 
     async def _admit(self, key: tuple[str, str] | None, seq: int | None, line: _Line) -> None:
         if key is None or seq is None:
@@ -238,10 +243,10 @@ class LiveChat:
         while held:
             expected = self._next.get(key)
             line = held.pop(expected, None) if expected is not None else None
-            if line is None:
+            if line is None or expected is None:
                 break
             await self._deliver(line)
-            self._set_next(key, expected + 1 if expected is not None else 0)
+            self._set_next(key, expected + 1)
         if not held:
             self._held.pop(key, None)
             timer = self._timers.pop(key, None)
@@ -251,21 +256,24 @@ class LiveChat:
     def _expire(self, key: tuple[str, str]) -> None:
         """A predecessor did not come within hold_s: skip it and hand over what waits behind it."""
         self._timers.pop(key, None)
-        held = self._held.get(key)
-        if not held:
+        if not self._held.get(key):
             return
-        first = min(held)
-        self.gaps_skipped += 1
-        log.warning("live_gap_skipped", origin=key[0], sender=key[1], missing_from=self._next.get(key), to=first - 1)
-        self._set_next(key, first)
-        task = asyncio.get_running_loop().create_task(self._release_and_rearm(key))
+        task = asyncio.get_running_loop().create_task(self._skip_gap(key))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
 
-    async def _release_and_rearm(self, key: tuple[str, str]) -> None:
-        await self._release(key)
-        if self._held.get(key) and key not in self._timers:
-            self._timers[key] = asyncio.get_running_loop().call_later(self.hold_s, self._expire, key)
+    async def _skip_gap(self, key: tuple[str, str]) -> None:
+        async with self._order_lock:
+            held = self._held.get(key)
+            expected = self._next.get(key)
+            if held and expected is not None and min(held) > expected:
+                first = min(held)
+                self.gaps_skipped += 1
+                log.warning("live_gap_skipped", origin=key[0], sender=key[1], missing_from=expected, to=first - 1)
+                self._set_next(key, first)
+            await self._release(key)
+            if self._held.get(key) and key not in self._timers:
+                self._timers[key] = asyncio.get_running_loop().call_later(self.hold_s, self._expire, key)
 
     async def _deliver(self, line: _Line) -> None:
         if line.message_id in self.dedup:

@@ -51,8 +51,10 @@ class ReliableChatParts:
     dedup_capacity: int = 10_000
     outbox_max_age_s: float = 120.0
     """CHAT_OUTBOX_MAX_AGE: queued chat older than this is left to the operators (0: no drain)."""
-    live_chat: bool = True
-    """Also send each line on core NATS and hand it over from there at once (ADR-006, live path)."""
+    live_chat: bool = False
+    """Also send each line on core NATS and hand it over from there at once (ADR-007). On with a
+    replicated stream (a NATS cluster, whose stream leader can be lost); a single server gains
+    nothing from it when it dies, so it keeps the JetStream path alone."""
     live_hold_s: float = 2.0
     """Longest a live line waits for its sender's previous line (lost live copy) by either path."""
 
@@ -69,6 +71,7 @@ class ReliableChatParts:
             publish_deadline_s=float(nats_config.publish_deadline_seconds),
             stream=StreamSpec.from_config(nats_config),
             outbox_max_age_s=float(nats_config.chat_outbox_max_age_seconds),
+            live_chat=int(nats_config.stream_replicas) > 1,
         )
 
 
