@@ -94,7 +94,7 @@ class AliasAttacker(MythosPlayer):
             raise StopUser()
         gevent.sleep(self.cfg.rate_window_s)  # the definition used budget: start the flood clean
         self.record.extra["room_states_before_flood"] = self.record.room_states
-        self.record.extra["flood_started"] = time.perf_counter()
+        self.record.extra["flood_started_at"] = time.perf_counter()  # same clock as last_room_state_at
 
     @task
     def fire(self) -> None:
@@ -104,7 +104,7 @@ class AliasAttacker(MythosPlayer):
         self.command(ALIAS_NAME, wait=False)
 
     def on_stop(self) -> None:
-        started = self.record.extra.pop("flood_started", None)
+        started = self.record.extra.get("flood_started_at")
         if started is not None:
             self.record.extra["flood_span_s"] = time.perf_counter() - started
         super().on_stop()

@@ -116,6 +116,7 @@ class PlayerRecord:
     last_send: float | None = None
     first_reply: float | None = None
     last_reply: float | None = None
+    last_room_state: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     latency_ms: collections.Counter[int] = field(default_factory=collections.Counter)
     """Round trips of accepted commands after the warm-up (timeouts at the patience), by ms bucket."""
@@ -150,6 +151,7 @@ class PlayerRecord:
             "reply_span_s": span(self.first_reply, self.last_reply),
             "max_executed_in_window": self.executed_window.peak,
             "max_room_states_in_window": self.room_state_window.peak,
+            "last_room_state_at": self.last_room_state,
             "latency_ms": {str(k): v for k, v in sorted(self.latency_ms.items())},
             "latency_ms_warmup": {str(k): v for k, v in sorted(self.latency_ms_warmup.items())},
             **self.extra,
@@ -422,6 +424,7 @@ class MythosPlayer(User):
         if kind == "room_state":
             self.record.room_states += 1
             self.record.room_state_window.add(now)
+            self.record.last_room_state = now
             self.room = data.get("room") or {}
             self.occupants = set(data.get("occupants") or [])
             self._first_room.set()

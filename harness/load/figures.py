@@ -107,6 +107,18 @@ def flood_figures(records: Sequence[Mapping[str, Any]], *, limit: int, window_s:
     }
 
 
+def _executed_span(record: Mapping[str, Any]) -> float:
+    """Seconds over which the flood's commands ran: from the flood's start to its last
+    ``room_state``. A server that holds a flooding socket unread keeps running the backlog after
+    the attacker stops sending (its close frame waits behind it), so the send span alone would
+    divide a long run's count by a short time."""
+    span = float(record.get("flood_span_s") or 0.0)
+    started, last = record.get("flood_started_at"), record.get("last_room_state_at")
+    if isinstance(started, int | float) and isinstance(last, int | float):
+        span = max(span, float(last) - float(started))
+    return span
+
+
 def alias_figures(records: Sequence[Mapping[str, Any]], *, limit: int, window_s: float,
                   alias_size: int) -> dict[str, Any]:
     """Executed commands per second per attacker, counted from the ``room_state`` each executed look sent."""
@@ -114,7 +126,7 @@ def alias_figures(records: Sequence[Mapping[str, Any]], *, limit: int, window_s:
     defined = [r for r in attackers if r.get("alias_defined")]
     rates, attempted = [], []
     for r in defined:
-        span = float(r.get("flood_span_s") or 0.0)
+        span = _executed_span(r)
         if span <= 0:
             continue
         executed = int(r["room_states"]) - int(r.get("room_states_before_flood", 0))

@@ -100,6 +100,22 @@ def test_alias_figures_flag_an_uncapped_server() -> None:
     assert missing["capped"] is None and missing["alias_errors"] == ["unknown_command"]
 
 
+def test_alias_figures_count_a_held_backlog_over_the_time_it_ran() -> None:
+    """A server that holds a flooding socket unread runs its backlog after the flood stops (the
+    close frame waits behind it): 34 bursts of 10 at 1/s arrive over 33 s, while the attacker
+    sent for 23.5 s. Dividing by the send span read 14.5/s from a server that never ran more
+    than 10 in any window (measured with the fake lag, before this fix)."""
+    record = {"role": "alias", "alias_defined": True, "flood_span_s": 23.5, "flood_started_at": 100.0,
+              "last_room_state_at": 133.0, "room_states": 341, "room_states_before_flood": 1, "sent": 120,
+              "refused": {"rate_limited": 36}, "max_room_states_in_window": 10}
+    held = alias_figures([record], limit=10, window_s=1.0, alias_size=10)
+    assert held["capped"] is True
+    assert held["executed_commands_per_s_max"] == pytest.approx(340 / 33.0)
+    # The same count squeezed into the send span is a server running past its limit.
+    burst = {**record, "last_room_state_at": 123.0}
+    assert alias_figures([burst], limit=10, window_s=1.0, alias_size=10)["capped"] is False
+
+
 def test_chat_delivered_ratio() -> None:
     chatters = [{"role": "chat", "connect_ok": True, "chat_sent": 2, "chat_received": 4, "room_size_at_start": 3}
                 for _ in range(3)]
