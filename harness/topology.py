@@ -26,7 +26,6 @@ import contextlib
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Literal
 
 import structlog
@@ -34,6 +33,7 @@ import structlog
 from harness.faults.base import Killable
 from harness.paths import RunPaths
 from harness.services.containers import NatsContainer, ToxiproxyContainer, docker_engine_answers
+from harness.services.lifecycle import Managed
 from harness.services.mythos import MythosServer
 from harness.services.nats import NatsServer
 from harness.services.nats_cluster import NatsCluster
@@ -118,7 +118,7 @@ def nats_link_names(index: int, nodes: int) -> list[str]:
     return [f"nats-{index}" if node == home else f"nats-{index}-to-{node}" for node in order]
 
 
-class Topology:
+class Topology(Managed):
     """``with Topology(spec, paths) as topo: topo.client_url(0)``."""
 
     def __init__(self, spec: TopologySpec, paths: RunPaths) -> None:
@@ -267,15 +267,3 @@ class Topology:
 
     def stop(self) -> None:
         self._stack.close()
-
-    def __enter__(self) -> Topology:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -13,9 +13,9 @@ JetStream store. Needs the ``testcontainers`` package (imported lazily).
 from __future__ import annotations
 
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from harness.services.lifecycle import Managed
 from harness.services.nats import nats_ping
 from harness.services.process import free_port, wait_until
 from harness.services.toxiproxy import ToxiproxyClient
@@ -45,7 +45,7 @@ def docker_engine_answers(timeout: float = 2.0) -> bool:
         return False
 
 
-class _Container:
+class _Container(Managed):
     """One host-network container: start, health wait, SIGKILL, restart, logs on stop."""
 
     def __init__(self, name: str, image: str, command: list[str], log_dir: Path) -> None:
@@ -121,14 +121,6 @@ class NatsContainer(_Container):
     def close(self) -> None:
         self.stop()
 
-    def __enter__(self) -> NatsContainer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
 
 class ToxiproxyContainer(_Container):
     """``with ToxiproxyContainer(log_dir) as toxi: toxi.client.create_proxy(...)``."""
@@ -144,11 +136,3 @@ class ToxiproxyContainer(_Container):
 
     def _healthy(self) -> bool:
         return bool(self.client.version())
-
-    def __enter__(self) -> ToxiproxyContainer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

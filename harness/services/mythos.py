@@ -13,11 +13,11 @@ import secrets
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
+from harness.services.lifecycle import Managed
 from harness.services.process import ManagedProcess, free_port
 
 __all__ = ["ADMIN_USERNAME", "MythosServer"]
@@ -33,7 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 USER_AGENT = "mythos-harness"
 
 
-class MythosServer:
+class MythosServer(Managed):
     """``with MythosServer(work_dir, log_dir, nats_url=...) as srv: srv.base_url``."""
 
     def __init__(self, work_dir: Path, log_dir: Path, *, nats_url: str, name: str = "mythos-0",
@@ -158,11 +158,3 @@ class MythosServer:
         if self.process.running:
             self.process.stop()
         return self.start()
-
-    def __enter__(self) -> MythosServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

@@ -12,8 +12,8 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from types import TracebackType
 
+from harness.services.lifecycle import Managed
 from harness.services.process import ManagedProcess, free_port
 from mythos.local_nats import find_nats_server
 
@@ -46,7 +46,7 @@ def nats_ping(host: str, port: int, timeout: float = PING_TIMEOUT_S) -> bool:
         return True
 
 
-class NatsServer:
+class NatsServer(Managed):
     """``with NatsServer(log_dir) as nats: nats.url``; stops by PID and removes its store."""
 
     def __init__(self, log_dir: Path, *, name: str = "nats", port: int | None = None,
@@ -97,14 +97,5 @@ class NatsServer:
         self.stop()
         shutil.rmtree(self.store_dir, ignore_errors=True)
 
-    def __enter__(self) -> NatsServer:
-        try:
-            self.start()
-        except BaseException:
-            shutil.rmtree(self.store_dir, ignore_errors=True)
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def release(self) -> None:
         self.close()

@@ -35,12 +35,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 import structlog
 
+from harness.services.lifecycle import Managed
 from harness.services.nats import nats_ping
 from harness.services.process import ManagedProcess, free_port, wait_until
 from harness.services.toxiproxy import ProxyInfo
@@ -236,7 +236,7 @@ class NatsNode:
                 "monitor": self.monitor_url, "pid": self.pid, "routes_via": list(self.routes)}
 
 
-class NatsCluster:
+class NatsCluster(Managed):
     """``with NatsCluster(log_dir, link=topology_link) as cluster: cluster.nodes[0].url``.
 
     ``link(name, upstream)`` creates the route proxies (Toxiproxy must already run). Stops every
@@ -329,14 +329,5 @@ class NatsCluster:
     def describe(self) -> dict[str, Any]:
         return {"meta_leader": self.meta_leader(), "nodes": [n.describe() for n in self.nodes]}
 
-    def __enter__(self) -> NatsCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def release(self) -> None:
         self.close()

@@ -31,11 +31,11 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import structlog
 
+from harness.services.lifecycle import Managed
 from harness.services.process import ManagedProcess, free_port, wait_until
 
 __all__ = [
@@ -109,7 +109,7 @@ def _run_async(factory: Callable[[], Awaitable[_T]]) -> _T:
         return pool.submit(asyncio.run, main()).result()
 
 
-class PostgresServer:
+class PostgresServer(Managed):
     """``with PostgresServer(log_dir) as pg: pg.url``; stops by PID and removes its scratch directory.
 
     Satisfies ``harness.faults.base.Killable``.
@@ -235,16 +235,7 @@ class PostgresServer:
         finally:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
-    def __enter__(self) -> PostgresServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def release(self) -> None:
         self.close()
 
     # Internals -----------------------------------------------------------------------------

@@ -22,7 +22,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -31,6 +30,7 @@ import yaml
 
 from harness.alerts import ALERTS_OP
 from harness.history import History
+from harness.services.lifecycle import Managed
 from harness.services.process import ManagedProcess, free_port, wait_until
 
 __all__ = [
@@ -139,7 +139,7 @@ def _config(targets: Mapping[str, str], rules: Path, interval_s: float) -> dict[
     }
 
 
-class PrometheusServer:
+class PrometheusServer(Managed):
     """``with PrometheusServer(work_dir, log_dir, targets={"mythos-0": "127.0.0.1:8000"}) as prom:``."""
 
     def __init__(self, work_dir: Path, log_dir: Path, *, targets: Mapping[str, str],
@@ -208,18 +208,6 @@ class PrometheusServer:
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         return list(self._get("/api/v1/query", query=expr)["data"]["result"])
-
-    def __enter__(self) -> PrometheusServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
 
 def _state(alerts: Sequence[Mapping[str, Any]], servers: Mapping[str, str]) -> dict[str, list[dict[str, str]]]:

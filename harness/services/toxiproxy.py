@@ -15,7 +15,6 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -23,6 +22,7 @@ from toxiproxy.api import APIConsumer
 from toxiproxy.exceptions import InvalidToxic, NotFound, ProxyExists
 from toxiproxy.server import Toxiproxy
 
+from harness.services.lifecycle import Managed
 from harness.services.process import ManagedProcess, free_port
 
 __all__ = [
@@ -172,7 +172,7 @@ class ToxiproxyClient:
         self._call("POST", "/reset")
 
 
-class ToxiproxyServer:
+class ToxiproxyServer(Managed):
     """``with ToxiproxyServer(log_dir) as toxi: toxi.client.create_proxy(...)``; stops by PID."""
 
     def __init__(self, log_dir: Path, *, port: int | None = None, binary: Path | None = None,
@@ -197,11 +197,3 @@ class ToxiproxyServer:
 
     def stop(self) -> None:
         self.process.stop()
-
-    def __enter__(self) -> ToxiproxyServer:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
