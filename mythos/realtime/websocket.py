@@ -12,9 +12,11 @@ UTF-8) each spend one token of the bad-frame bucket (WS_BAD_FRAME_BURST, refille
 WS_BAD_FRAMES_PER_MINUTE) and are answered with an error frame; the frame that finds that
 bucket empty closes the connection with 1008 (policy violation) and a reason (docs/protocol.md).
 
-While the database is unreachable a command still runs on the player as last read (without admin
-rights), so chat flows; what needs the database is refused with a ``database_unavailable`` error
-frame and ``retry_after``, and a new connection gets that frame and close code 1013.
+While the database is unreachable a command still runs, so chat flows: on the cached row where this
+server caches players (it is their only writer, so the row is current: ``mythos.db``), otherwise on
+the player as last read, without admin rights (fail closed); what needs the database is refused
+with a ``database_unavailable`` error frame and ``retry_after``, and a new connection gets that
+frame and close code 1013.
 
 A graceful stop (`AppServices.drain`) lets the command a connection is running finish and its
 reply go out; a command that arrives once the stop began is refused with ``server_restarting``
@@ -307,9 +309,9 @@ async def _run_command(
     try:
         player = await services.db.get_player(conn.player_id)
     except DatabaseUnavailableError:
-        # Chat needs no database: run on what was last read, in the room this server last put the
-        # player in, without admin rights (fail closed). What needs the database is refused by
-        # the pipeline with a retry hint.
+        # Not cached (or no cache): chat needs no database, so run on what was last read, in the
+        # room this server last put the player in, without admin rights (fail closed). What needs
+        # the database is refused by the pipeline with a retry hint.
         actor = _last_known(services, conn, actor)
     else:
         if player is None:
