@@ -52,41 +52,56 @@ case "$suite" in
     "$PY" -m coverage combine --append -q 2>/dev/null || true
     ;;
   core)
-    # unit + property + integration as two pytest processes side by side: much of core waits on
-    # real servers (one process ran at about 65 % of one core), so two lanes use both cores. The
-    # lanes are balanced per profile from measured junit times: default (make test) unit | property
-    # + integration; --full (make verify) unit + integration | property, whose 5,000-example
-    # profile is CPU-bound. Each lane has its own coverage data file and junit file; coverage is
-    # combined afterwards into the coverage KPIs. The default run leaves out tests marked slow
-    # (subprocess pytest runs of the harness's own plumbing); --full runs every one. The suite
-    # fails when either lane failed.
+    # unit + property + integration as pytest processes side by side ("lanes"): much of core
+    # waits on real servers (lane a of a fresh make verify ran at about 20 % of one core), so
+    # lanes use both cores. Default (make test): unit | property + integration. --full (make
+    # verify): unit | property | integration, three lanes, since the 5,000-example property
+    # profile is CPU-bound and unit + integration in one lane was the long pole (396 s beside a
+    # 160 s property lane, 2026-12-01). Each lane has its own coverage data file, junit file
+    # (reports/junit/core-<lane>.xml) and log; coverage is combined afterwards into the coverage
+    # KPIs. The default run leaves out tests marked slow (subprocess pytest runs of the
+    # harness's own plumbing); --full runs every one. The suite fails when any lane failed.
     rm -f .coverage .coverage.*
     mkdir -p reports/logs
     core_marker="not slow"
-    lane_a=(tests/unit)
-    lane_b=(tests/property tests/integration)
+    lanes=("tests/unit" "tests/property tests/integration")
     if [ "$full" = "--full" ]; then
       core_marker=""
-      lane_a=(tests/unit tests/integration)
-      lane_b=(tests/property)
+      lanes=("tests/unit" "tests/property" "tests/integration")
     fi
-    (
-      export COVERAGE_FILE=.coverage.lane-b
-      pytest_suite core-b "${lane_b[@]}" -m "$core_marker" --cov --cov-report= -q -p no:cacheprovider
-    ) >reports/logs/core-b.log 2>&1 &
-    lane_b_pid=$!
-    echo "[core] lane b (${lane_b[*]}) runs beside this one; its output follows this lane's"
-    rc_a=0
-    COVERAGE_FILE=.coverage.lane-a pytest_suite core-a "${lane_a[@]}" -m "$core_marker" --cov --cov-report= -q \
-      -p no:cacheprovider || rc_a=$?
-    rc_b=0
-    wait "$lane_b_pid" || rc_b=$?
-    echo "=== [core] lane b (${lane_b[*]}), exit $rc_b"
-    cat reports/logs/core-b.log
+    names=(a b c d)
+    pids=()
+    for ((i = 1; i < ${#lanes[@]}; i++)); do
+      lane=${names[$i]}
+      # shellcheck disable=SC2086  # a lane is a list of test directories
+      (
+        export COVERAGE_FILE=.coverage.lane-$lane
+        pytest_suite "core-$lane" ${lanes[$i]} -m "$core_marker" --cov --cov-report= -q -p no:cacheprovider
+      ) >"reports/logs/core-$lane.log" 2>&1 &
+      pids+=($!)
+      echo "[core] lane $lane (${lanes[$i]}) runs beside this one; its output follows this lane's"
+    done
+    rcs=(0)
+    # shellcheck disable=SC2086
+    COVERAGE_FILE=.coverage.lane-a pytest_suite core-a ${lanes[0]} -m "$core_marker" --cov --cov-report= -q \
+      -p no:cacheprovider || rcs[0]=$?
+    for ((i = 1; i < ${#lanes[@]}; i++)); do
+      rc=0; wait "${pids[$((i - 1))]}" || rc=$?
+      rcs+=("$rc")
+      echo "=== [core] lane ${names[$i]} (${lanes[$i]}), exit $rc"
+      cat "reports/logs/core-${names[$i]}.log"
+    done
     "$PY" -m coverage combine -q 2>/dev/null || true
     "$PY" -m harness.quality coverage --out reports/kpi/unit.json
-    if [ $rc_a -ne 0 ] || [ $rc_b -ne 0 ]; then
-      echo "[core] failed: lane a (${lane_a[*]}) exit $rc_a, lane b (${lane_b[*]}) exit $rc_b" >&2
+    summary=()
+    failed=0
+    for ((i = 0; i < ${#lanes[@]}; i++)); do
+      summary+=("lane ${names[$i]} (${lanes[$i]}) exit ${rcs[$i]}")
+      if [ "${rcs[$i]}" -ne 0 ]; then failed=1; fi
+    done
+    if [ $failed -ne 0 ]; then
+      joined=$(printf '%s, ' "${summary[@]}")
+      echo "[core] failed: ${joined%, }" >&2
       exit 1
     fi
     ;;

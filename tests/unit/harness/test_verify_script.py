@@ -201,28 +201,32 @@ def test_each_suite_removes_its_own_old_kpi_files_first(suite_tree: Path) -> Non
     assert (kpi / "abuse.json").exists()
 
 
-@pytest.mark.parametrize(("full", "lane_a", "lane_b"), [
-    ((), "tests/unit -m not slow", "tests/property tests/integration -m not slow"),
-    (("--full",), "tests/unit tests/integration -m  ", "tests/property -m  "),
+@pytest.mark.parametrize(("full", "lanes"), [
+    ((), {"a": "tests/unit -m not slow", "b": "tests/property tests/integration -m not slow"}),
+    (("--full",), {"a": "tests/unit -m  ", "b": "tests/property -m  ", "c": "tests/integration -m  "}),
 ])
-def test_core_runs_two_lanes_with_their_own_junit_and_coverage_files(
-        suite_tree: Path, full: tuple[str, ...], lane_a: str, lane_b: str) -> None:
+def test_core_runs_lanes_with_their_own_junit_and_coverage_files(
+        suite_tree: Path, full: tuple[str, ...], lanes: dict[str, str]) -> None:
     rc, out, calls = run_suite(suite_tree, "core", *full)
     assert rc == 0, out
     pytest_calls = [c for c in calls if c.startswith("python -m pytest")]
-    assert len(pytest_calls) == 2
-    assert any("--junitxml=reports/junit/core-a.xml " + lane_a in c for c in pytest_calls), pytest_calls
-    assert any("--junitxml=reports/junit/core-b.xml " + lane_b in c for c in pytest_calls), pytest_calls
+    assert len(pytest_calls) == len(lanes)
+    for lane, args in lanes.items():
+        assert any(f"--junitxml=reports/junit/core-{lane}.xml {args}" in c for c in pytest_calls), pytest_calls
     assert "python -m harness.quality coverage --out reports/kpi/unit.json" in calls
 
 
-@pytest.mark.parametrize("broken", ["tests/unit", "tests/property"])
-def test_core_fails_when_either_lane_fails_and_still_writes_coverage(suite_tree: Path, broken: str) -> None:
-    rc, out, calls = run_suite(suite_tree, "core", FAKE_PYTEST_FAIL_ON=broken)
+@pytest.mark.parametrize(("full", "broken", "named"), [
+    ((), "tests/unit", "lane a (tests/unit) exit 1, lane b (tests/property tests/integration) exit 0"),
+    ((), "tests/property", "lane a (tests/unit) exit 0, lane b (tests/property tests/integration) exit 1"),
+    (("--full",), "tests/integration",
+     "lane a (tests/unit) exit 0, lane b (tests/property) exit 0, lane c (tests/integration) exit 1"),
+])
+def test_core_fails_when_any_lane_fails_and_still_writes_coverage(
+        suite_tree: Path, full: tuple[str, ...], broken: str, named: str) -> None:
+    rc, out, calls = run_suite(suite_tree, "core", *full, FAKE_PYTEST_FAIL_ON=broken)
     assert rc == 1
-    assert "[core] failed: lane a (tests/unit) exit" in out
-    lane_b = "(tests/property tests/integration) exit 1"
-    assert ("lane a (tests/unit) exit 1" if broken == "tests/unit" else lane_b) in out
+    assert f"[core] failed: {named}" in out
     assert "python -m harness.quality coverage --out reports/kpi/unit.json" in calls
 
 
