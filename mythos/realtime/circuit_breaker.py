@@ -151,6 +151,17 @@ class CircuitBreaker:
         self._transition("probe", cause)
         return True
 
+    def probe_on_evidence(self, cause: str) -> bool:
+        """Like :meth:`probe_now`, for evidence that the service answers again (the consumer
+        fetched from the stream) rather than a fresh link: not before the breaker has been open
+        for its first timeout, so evidence that keeps coming while publishes still fail costs at
+        most one failed probe per FIRST_OPEN_TIMEOUT, not one per fetch."""
+        if self._state is not CircuitState.OPEN:
+            return False
+        if self._clock() - self._opened_at < self.first_timeout.total_seconds():
+            return False
+        return self.probe_now(cause)
+
     def _transition(self, event: str, cause: str) -> None:
         source = self._state
         self._fsm.send(event, cause=cause)

@@ -100,6 +100,8 @@ class JetStreamChat:
         self.claims = claims if claims is not None else DeliveryClaims()
         """Shared with the live path: a line it is fanning out now is waited for, not sent twice."""
         self.on_handed_over: OnHandedOver | None = None
+        self.on_fetched: Callable[[], None] | None = None
+        """Told when a fetch returned lines: the stream answers (the publish breaker may probe)."""
         """Told (headers, body) of each line delivered or dropped as already delivered."""
         self.durable = consumer_name(instance_id)
         self._nc: NATS | None = None
@@ -279,6 +281,8 @@ class JetStreamChat:
             self.stale_fetches_dropped += len(msgs)
             log.info("jetstream_stale_fetch_dropped", durable=self.durable, count=len(msgs))
             return
+        if msgs and self.on_fetched is not None:
+            self.on_fetched()
         for msg in msgs:
             await self._process(msg)
 

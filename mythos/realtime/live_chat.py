@@ -14,8 +14,11 @@ the live one's verdict, a live one finding the durable copy in flight leaves it 
 Per-sender order: each stamped line carries its origin (instance and a boot nonce) and a
 per-sender sequence in headers, on both copies. A receiver holds a live line whose predecessor
 it has not handed over yet (that live copy was lost while a link reconnected) until the
-predecessor comes by either path, or for at most ``hold_s``; a line whose copies were all lost
-and which JetStream refused is queued and sent later, outside the order its sender was told.
+predecessor comes by either path, or for at most ``hold_s``; while the receiver's own durable
+path is down (its link reconnecting or its breaker open, as when its NATS node is cut off) the
+gap is held on, and gets a full ``hold_s`` once the path is back for the consumer to catch up (at
+most ``max_hold_s`` in all). A line whose copies were all lost and which JetStream refused is
+queued and sent later, outside the order its sender was told.
 """
 
 from __future__ import annotations
@@ -107,12 +110,19 @@ class LiveChat:
         claims: DeliveryClaims,
         hold_s: float = 2.0,
         processed: Callable[[str], None] | None = None,
+        *,
+        durable_ready: Callable[[], bool] | None = None,
+        max_hold_s: float = 30.0,
     ) -> None:
         self.origin = f"{instance_id}:{secrets.token_hex(4)}"
         self.fan_out = fan_out
         self.dedup = dedup
         self.claims = claims
         self.hold_s = hold_s
+        self.durable_ready = durable_ready
+        """Whether the durable path can fill a gap now (the link is connected); while it cannot, a
+        gap is held past ``hold_s``, up to ``max_hold_s``, and gets a full hold once it is back."""
+        self.max_hold_s = max_hold_s
         self.processed = processed
         """Told the channel of each line handed over (the metrics' processed count)."""
         self._nc: NATS | None = None
@@ -122,6 +132,7 @@ class LiveChat:
         self._next: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._held: dict[tuple[str, str], dict[int, _Line]] = {}
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._held_since: dict[tuple[str, str], float] = {}
         self._releases: set[asyncio.Task[None]] = set()
         self._order_lock = asyncio.Lock()
         """One hand-over at a time: the subscription, the consumer's note and a hold's expiry
@@ -231,7 +242,9 @@ class LiveChat:
                 self.lines_held += 1
             held[seq] = line
             if key not in self._timers:
-                self._timers[key] = asyncio.get_running_loop().call_later(self.hold_s, self._expire, key)
+                loop = asyncio.get_running_loop()
+                self._held_since.setdefault(key, loop.time())
+                self._timers[key] = loop.call_later(self.hold_s, self._expire, key)
             return
         await self._deliver(line)
         if expected is None or seq == expected:
@@ -249,14 +262,31 @@ class LiveChat:
             self._set_next(key, expected + 1)
         if not held:
             self._held.pop(key, None)
+            self._held_since.pop(key, None)
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
 
+    def durable_back(self) -> None:
+        """The durable path works again: every held gap gets a full ``hold_s`` from now, the time
+        its consumer needs to catch up on what the stream stored meanwhile."""
+        loop = asyncio.get_running_loop()
+        for key in list(self._held):
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            self._timers[key] = loop.call_later(self.hold_s, self._expire, key)
+
     def _expire(self, key: tuple[str, str]) -> None:
-        """A predecessor did not come within hold_s: skip it and hand over what waits behind it."""
+        """A predecessor did not come within hold_s: skip it and hand over what waits behind it,
+        unless the durable path that would bring it is down (then hold on, up to max_hold_s)."""
         self._timers.pop(key, None)
         if not self._held.get(key):
+            return
+        loop = asyncio.get_running_loop()
+        waiting = loop.time() - self._held_since.get(key, loop.time())
+        if self.durable_ready is not None and not self.durable_ready() and waiting < self.max_hold_s:
+            self._timers[key] = loop.call_later(self.hold_s, self._expire, key)
             return
         task = asyncio.get_running_loop().create_task(self._skip_gap(key))
         self._releases.add(task)

@@ -18,7 +18,7 @@ from nats.aio.client import Client as NATS
 from mythos.observability.logging import get_logger
 from mythos.observability.metrics import MetricsCollector
 from mythos.realtime.circuit_breaker import FIRST_OPEN_TIMEOUT, CircuitBreaker, CircuitState
-from mythos.realtime.connection_state_machine import Transition, metrics_observer
+from mythos.realtime.connection_state_machine import ConnectionState, Transition, metrics_observer
 from mythos.realtime.dead_letter_queue import DeadLetterQueue
 from mythos.realtime.jetstream import JetStreamChat, StreamSpec
 from mythos.realtime.live_chat import LiveChat
@@ -102,6 +102,7 @@ class ReliableChat:
                 self.jetstream.claims,
                 hold_s=parts.live_hold_s,
                 processed=self.metrics.record_message_processed,
+                durable_ready=lambda: self.link.state is ConnectionState.CONNECTED,
             )
             self.jetstream.on_handed_over = self.live.note_durable
             publish = self.live.publisher(self.jetstream.publish)
@@ -139,6 +140,7 @@ class ReliableChat:
         )
         # The outbox drains as soon as the link is back or the breaker lets publishes through.
         self.link.fsm.add_observer(self._wake_outbox_on_link)
+        self.jetstream.on_fetched = self._stream_answered
         self.publish_breaker.add_listener(self._wake_outbox_on_breaker)
         # Fan-out failures are local (a player's socket), so they get their own breaker; an open one
         # naks the message for JetStream to redeliver rather than dead-lettering it.
@@ -176,10 +178,18 @@ class ReliableChat:
         """The outbox publishes through the breaker: its failures count like a player's."""
         await self.publish_breaker.call(self.jetstream.publish, subject, body)
 
+    def _stream_answered(self) -> None:
+        """The consumer fetched lines, so the stream answers again: an open breaker probes now
+        instead of at the end of its open time (up to BREAKER_TIMEOUT after failed probes); a
+        heal that leaves the link up (a NATS node cut off from its cluster) has no other sign."""
+        self.publish_breaker.probe_on_evidence("the stream answered a fetch")
+
     def _wake_outbox_on_link(self, transition: Transition) -> None:
         if transition.event == "established":
             self.jetstream.link_back()
             self.outbox.wake()
+        if transition.target is ConnectionState.CONNECTED and self.live is not None:
+            self.live.durable_back()  # held live lines wait for the consumer to catch up
 
     def _wake_outbox_on_breaker(self, state: CircuitState) -> None:
         if state is not CircuitState.OPEN:

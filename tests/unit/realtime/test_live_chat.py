@@ -97,3 +97,47 @@ async def test_a_failed_live_fan_out_leaves_the_line_to_the_durable_copy() -> No
     rx = LiveChat("rx", broken, DedupCache(), DeliveryClaims())
     await rx._on_msg(LiveMsg({}, line(1)))  # type: ignore[arg-type]
     assert "m1" not in rx.dedup and rx.fan_out_failures == 1
+
+
+async def test_a_gap_is_held_while_the_durable_path_is_down_then_a_full_hold_after_it_is_back() -> None:
+    """nats_node_partition (2026-12-01): the receiver's own node was cut off, so it lost the live
+    copies of lines 53-73 while its consumer could not fetch them either; the link came back
+    4.6 s after the heal and the consumer caught up after the 2 s hold had expired, so later live
+    lines went first (85 reordered). A gap is not skipped while the durable path is down: the
+    hold runs from when it is back."""
+    tx, _ = receiver()
+    up = False
+    got: list[str] = []
+
+    async def fan_out(body: dict[str, Any]) -> None:
+        got.append(body["message_id"])
+
+    rx = LiveChat("rx", fan_out, DedupCache(), DeliveryClaims(), hold_s=0.1, durable_ready=lambda: up)
+    first, lost, third = stamped(tx, 1), stamped(tx, 2), stamped(tx, 3)
+    await rx._on_msg(LiveMsg(*first))  # type: ignore[arg-type]
+    await rx._on_msg(LiveMsg(*third))  # type: ignore[arg-type]
+    await asyncio.sleep(0.35)  # three holds while the link is down
+    assert got == ["m1"] and rx.gaps_skipped == 0
+    up = True
+    rx.durable_back()
+    await asyncio.sleep(0.05)  # within the fresh hold the consumer hands 2 over
+    got.append("m2")
+    rx.dedup.add("m2")
+    await rx.note_durable(*lost)
+    assert got == ["m1", "m2", "m3"] and rx.gaps_skipped == 0
+
+
+async def test_a_gap_held_for_the_durable_path_is_still_skipped_after_the_longest_hold() -> None:
+    tx, _ = receiver()
+    got: list[str] = []
+
+    async def fan_out(body: dict[str, Any]) -> None:
+        got.append(body["message_id"])
+
+    rx = LiveChat("rx", fan_out, DedupCache(), DeliveryClaims(), hold_s=0.05, max_hold_s=0.2,
+                  durable_ready=lambda: False)
+    first, _lost, third = stamped(tx, 1), stamped(tx, 2), stamped(tx, 3)
+    await rx._on_msg(LiveMsg(*first))  # type: ignore[arg-type]
+    await rx._on_msg(LiveMsg(*third))  # type: ignore[arg-type]
+    await asyncio.sleep(0.5)
+    assert got == ["m1", "m3"] and rx.gaps_skipped == 1
