@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 started_epoch=$(date +%s)
-ALL_SUITES="lint core client bench chaos load abuse e2e selftest"
+ALL_SUITES="lint core client bench chaos cluster load abuse e2e selftest"
 suites=${VERIFY_SUITES:-$ALL_SUITES}
 PY=.venv/bin/python
 HARNESS=.venv/bin/harness
@@ -45,49 +45,61 @@ record() {  # suite exit-code seconds
   if ! "$HARNESS" run record "$1" --exit-code "$2"; then failed+=("$1 (outcome not recorded)"); fi
   echo "=== suite: $1 finished in $3 s, exit $2"
 }
-# Suites that are not timed (no latency or recovery figure) run one after another beside the full
-# core suite: two CPU-bound lanes on two cores. The timed suites then run one at a time.
-BESIDE_CORE="lint client selftest"
-beside=()
-rest=()
+# Phases run one after another. Within a phase, lanes (split by "|") run side by side and the
+# suites of one lane one after another; the first lane prints as it goes, the others log to
+# reports/logs/<suite>.log, printed when the phase ends. Suites with timed figures (latency,
+# recovery) share a phase only with suites that mostly wait, never with a CPU-bound one.
+PHASES=(
+  "core | lint client selftest"  # not timed: two CPU-bound lanes on two cores
+  "bench"
+  "chaos | cluster"  # recovery figures with second-scale specs; both mostly wait on fault schedules
+  "load"
+  "abuse"
+  "e2e"
+)
+selected() { [[ " $suites " == *" $1 "* ]]; }
+placed=" "
+for phase in "${PHASES[@]}"; do placed+="${phase//|/ } "; done
 for suite in $suites; do
-  if [[ " $suites " == *" core "* && " $BESIDE_CORE " == *" $suite "* ]]; then beside+=("$suite"); else rest+=("$suite"); fi
+  if [[ "$placed" != *" $suite "* ]]; then PHASES+=("$suite"); fi  # a suite of no phase runs alone, last
 done
-if [ ${#beside[@]} -gt 0 ]; then
-  mkdir -p reports/logs
-  echo "=== suites ${beside[*]} running beside core (logs in reports/logs/)"
-  (
-    for suite in "${beside[@]}"; do
-      t0=$SECONDS
-      bash scripts/run_suite.sh "$suite" $(args_of "$suite") >"reports/logs/$suite.log" 2>&1
-      echo "$? $((SECONDS - t0))" >"reports/logs/$suite.rc"
-    done
-  ) &
-  lane=$!
-fi
-for suite in "${rest[@]}"; do
-  if [ "$suite" != core ] && [ -n "${lane:-}" ]; then
-    wait "$lane"
-    for other in "${beside[@]}"; do
-      echo "=== suite: $other"; cat "reports/logs/$other.log"
-      read -r rc secs <"reports/logs/$other.rc" 2>/dev/null || { rc=1; secs=0; }
-      record "$other" "$rc" "$secs"
-    done
-    lane=
-  fi
-  t0=$SECONDS
-  echo "=== suite: $suite"
-  bash scripts/run_suite.sh "$suite" $(args_of "$suite")
-  record "$suite" $? $((SECONDS - t0))
-done
-if [ -n "${lane:-}" ]; then
-  wait "$lane"
-  for other in "${beside[@]}"; do
-    echo "=== suite: $other"; cat "reports/logs/$other.log"
-    read -r rc secs <"reports/logs/$other.rc" 2>/dev/null || { rc=1; secs=0; }
-    record "$other" "$rc" "$secs"
+mkdir -p reports/logs
+for phase in "${PHASES[@]}"; do
+  IFS='|' read -ra lanes <<<"$phase"
+  kept=()
+  for lane in "${lanes[@]}"; do
+    mine=""
+    for suite in $lane; do if selected "$suite"; then mine+="$suite "; fi; done
+    if [ -n "$mine" ]; then kept+=("$mine"); fi
   done
-fi
+  if [ ${#kept[@]} -eq 0 ]; then continue; fi
+  pids=()
+  for ((i = 1; i < ${#kept[@]}; i++)); do
+    echo "=== suites ${kept[$i]% } running beside ${kept[0]% } (logs in reports/logs/)"
+    (
+      for suite in ${kept[$i]}; do
+        t0=$SECONDS
+        bash scripts/run_suite.sh "$suite" $(args_of "$suite") >"reports/logs/$suite.log" 2>&1
+        echo "$? $((SECONDS - t0))" >"reports/logs/$suite.rc"
+      done
+    ) &
+    pids+=($!)
+  done
+  for suite in ${kept[0]}; do
+    t0=$SECONDS
+    echo "=== suite: $suite"
+    bash scripts/run_suite.sh "$suite" $(args_of "$suite")
+    record "$suite" $? $((SECONDS - t0))
+  done
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  for ((i = 1; i < ${#kept[@]}; i++)); do
+    for suite in ${kept[$i]}; do
+      echo "=== suite: $suite"; cat "reports/logs/$suite.log"
+      read -r rc secs <"reports/logs/$suite.rc" 2>/dev/null || { rc=1; secs=0; }
+      record "$suite" "$rc" "$secs"
+    done
+  done
+done
 
 partial=()
 if [ "$suites" != "$ALL_SUITES" ]; then partial=(--partial "VERIFY_SUITES=$suites"); fi

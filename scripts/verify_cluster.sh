@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make verify-cluster`: the cluster scenarios (issue 13's one world) as a run of their own, then
-# the report. Not part of `make verify` yet: the cluster rows are pending in harness/kpi.py, so
-# this run's verdict is the suite's own exit code (its tests fail on a KPI outside its spec or a
-# checker that found lost, duplicated or reordered lines), printed with the suite named.
+# the report. A developer's loop: `make verify` runs the same suite beside chaos and gates its
+# rows; this run's verdict is the suite's own exit code (its tests fail on a KPI outside its
+# spec or a checker that found lost, duplicated or reordered lines), printed with the suite named.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=.venv/bin/harness

@@ -14,6 +14,9 @@ The suite takes minutes, so a bare ``pytest`` (which collects everything under t
 it (deselected, not skipped: a skip would fail a strict-skips run): it runs when asked for by
 marker (``-m chaos`` / ``-m chaos_fast``) or by path (``tests/chaos``). A missing toxiproxy-server
 or prometheus fails the scenarios with how to install it; each run gets its own Prometheus.
+
+Runs go CHAOS_PARALLEL at a time (default 2), submitted when the session starts
+(tests/chaos/pool.py); each test waits for its own run, then judges it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pytest
 from harness.required_tools import require_prometheus, require_toxiproxy
 from harness.results import write_chaos_suite
 from harness.services.prometheus import PROMETHEUS_ENV
+from tests.chaos.pool import ScenarioPool, parallel_from_env
 from tests.chaos.session import ChaosSession
 
 CHAOS_DIR = Path(__file__).resolve().parent
@@ -96,6 +100,17 @@ def _prometheus_watches_every_run() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def reports_dir() -> Path:
     return Path(os.environ.get("HARNESS_REPORTS", "reports"))
+
+
+@pytest.fixture(scope="session")
+def chaos_pool(request: pytest.FixtureRequest, reports_dir: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScenarioPool]:
+    """Every collected test's run, submitted at once and run CHAOS_PARALLEL at a time."""
+    pool = ScenarioPool(parallel_from_env(), reports_dir, lambda name: tmp_path_factory.mktemp(name))
+    submitted = pool.prefetch(request.session.items)
+    print(f"\nchaos: {submitted} scenario runs submitted, {pool.workers} at a time")
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(scope="session", autouse=True)  # autouse: the session's wall time starts at its first test

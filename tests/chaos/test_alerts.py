@@ -11,18 +11,26 @@ from pathlib import Path
 import pytest
 
 from harness.cli import load_scenario
+from harness.results import ScenarioResult
 from scenarios.base import run_scenario
 from tests.chaos.alert_expectations import alert_summary, alert_violations
 from tests.chaos.expectations import summary
+from tests.chaos.pool import ScenarioPool
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(180)]
 
 
+def _run_noop(reports: Path, _scratch: Path) -> ScenarioResult:
+    return run_scenario(load_scenario("noop"), reports=reports)
+
+
 @pytest.mark.chaos_fast
 @pytest.mark.scenario("noop")
-def test_the_noop_baseline_fires_no_alert(reports_dir: Path, chaos_session: ChaosSession) -> None:
-    result = chaos_session.record(run_scenario(load_scenario("noop"), reports=reports_dir))
+@pytest.mark.runs.with_args(_run_noop)
+def test_the_noop_baseline_fires_no_alert(request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
+                                          chaos_session: ChaosSession) -> None:
+    result = chaos_session.record(chaos_pool.result(request.node))
     print(summary(result))
     print(alert_summary(result))
     check = result.checks["alerts"]

@@ -30,8 +30,10 @@ import pytest
 
 from harness.checker import NOT_CONNECTED, classify_messages, connected_intervals, fault_windows, metrics_series
 from harness.history import F, Op, dlq_entry_token, load_history
+from harness.results import ScenarioResult
 from scenarios.nats_halfopen_disconnect import SCENARIO, Eviction, evicted_tokens, run
 from tests.chaos.expectations import summary, violations
+from tests.chaos.pool import ScenarioPool
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
@@ -134,9 +136,15 @@ def probes_cut_by_eviction(ops: Sequence[Op]) -> tuple[int, int]:
     return unanswered, evicted
 
 
-def test_breaker_closes_and_cut_off_lines_are_accounted(reports_dir: Path, chaos_session: ChaosSession) -> None:
+def _run_halfopen(reports: Path, _scratch: Path) -> tuple[ScenarioResult, list[Eviction]]:
+    return run(reports=reports)
+
+
+@pytest.mark.runs.with_args(_run_halfopen)
+def test_breaker_closes_and_cut_off_lines_are_accounted(request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
+                                                        chaos_session: ChaosSession) -> None:
     chaos_session.fail(CHECK)  # until it passed: a run that raises or times out vetoes the suite
-    result, evictions = run(reports=reports_dir)
+    result, evictions = chaos_pool.result(request.node)
     _, ops = load_history(Path(result.history))
     dlq = list(json.loads((Path(result.history).parent / "dlq.json").read_text()))
     seen = figures(ops, dlq, evictions)

@@ -18,8 +18,9 @@ from click.testing import CliRunner
 from harness.cli import load_scenario, main
 from harness.history import F, load_history
 from harness.kpi import CATALOGUE, kpi_from_catalogue, write_suite
-from harness.results import write_chaos_suite
+from harness.results import ScenarioResult, write_chaos_suite
 from scenarios.base import run_scenario, weakened
+from tests.chaos.pool import ScenarioPool
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.chaos_fast, pytest.mark.timeout(240)]
@@ -42,11 +43,17 @@ def _write_every_other_kpi_at_its_goal(kpi_dir: Path) -> None:
         write_suite(suite, kpis, started=now, finished=now, out_dir=kpi_dir)
 
 
+def _run_weak(_reports: Path, scratch: Path) -> ScenarioResult:
+    """Under the scratch directory: the weak run never lands in the real reports."""
+    return run_scenario(weakened(load_scenario("nats_blackhole")), reports=scratch)
+
+
+@pytest.mark.runs.with_args(_run_weak)
 def test_known_weak_configuration_fails_the_delivery_kpis_and_the_gate(
-        tmp_path: Path, chaos_session: ChaosSession) -> None:
+        request: pytest.FixtureRequest, chaos_pool: ScenarioPool, chaos_session: ChaosSession) -> None:
     chaos_session.fail(CREDIBILITY_CHECK)
-    weak = weakened(load_scenario("nats_blackhole"))
-    result = run_scenario(weak, reports=tmp_path)
+    result: ScenarioResult = chaos_pool.result(request.node)
+    tmp_path = Path(result.history).parents[2]  # the run's own reports directory (scratch)
 
     # The servers really ran the weak configuration (their admin metrics say so).
     _, ops = load_history(Path(result.history))

@@ -24,8 +24,10 @@ import pytest
 from harness.checker import fault_windows, metrics_series
 from harness.cli import load_scenario
 from harness.history import F, Op, load_history
+from harness.results import ScenarioResult
 from scenarios.base import run_scenario
 from tests.chaos.expectations import summary, violations
+from tests.chaos.pool import ScenarioPool
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.scenario("nats_breaker"), pytest.mark.timeout(240)]
@@ -95,10 +97,15 @@ def breaker_figures(ops: Sequence[Op]) -> dict[str, Any]:
     }
 
 
+def _run_breaker(reports: Path, _scratch: Path) -> ScenarioResult:
+    return run_scenario(load_scenario("nats_breaker"), reports=reports)
+
+
+@pytest.mark.runs.with_args(_run_breaker)
 def test_breaker_opens_refuses_chat_and_closes_when_publishes_time_out(
-        reports_dir: Path, chaos_session: ChaosSession) -> None:
+        request: pytest.FixtureRequest, chaos_pool: ScenarioPool, chaos_session: ChaosSession) -> None:
     chaos_session.fail(CYCLE_CHECK)  # until shown otherwise: a run that raises must not pass it
-    result = chaos_session.record(run_scenario(load_scenario("nats_breaker"), reports=reports_dir))
+    result = chaos_session.record(chaos_pool.result(request.node))
     _, ops = load_history(Path(result.history))
     figures = breaker_figures(ops)
     delivery = result.checks.get("delivery", {})

@@ -10,15 +10,13 @@ and the alerts a real Prometheus fired (tests/chaos/alert_expectations.py).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from harness.cli import available_scenarios, load_scenario
+from harness.cli import available_scenarios
 from scenarios import CLUSTER, FAST
-from scenarios.base import run_scenario
 from tests.chaos.alert_expectations import alert_summary, alert_violations
 from tests.chaos.expectations import summary, violations
+from tests.chaos.pool import ScenarioPool, runs_named
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
@@ -32,7 +30,8 @@ GENERIC = [name for name in SCENARIOS if name not in OWN_TESTS]
 
 
 def _param(name: str) -> object:
-    marks = [pytest.mark.scenario(name), *([pytest.mark.chaos_fast] if name in FAST else [])]
+    marks = [pytest.mark.scenario(name), runs_named(name),
+             *([pytest.mark.chaos_fast] if name in FAST else [])]
     return pytest.param(name, marks=marks, id=name)
 
 
@@ -43,9 +42,10 @@ def test_the_fast_subset_is_part_of_the_catalogue() -> None:
 
 
 @pytest.mark.parametrize("name", [_param(n) for n in GENERIC])
-def test_scenario_holds_the_delivery_and_recovery_kpis(name: str, reports_dir: Path,
-                                                        chaos_session: ChaosSession) -> None:
-    result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
+def test_scenario_holds_the_delivery_and_recovery_kpis(name: str, request: pytest.FixtureRequest,
+                                                        chaos_pool: ScenarioPool, chaos_session: ChaosSession) -> None:
+    result = chaos_session.record(chaos_pool.result(request.node))
+    assert result.scenario == name
     problems = [*violations(result), *alert_violations(result)]
     print(summary(result))
     print(alert_summary(result))

@@ -21,13 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import load_scenario
 from harness.history import NEMESIS, F, load_history
 from harness.kpi import compare, spec_for
 from harness.results import ScenarioResult
 from scenarios import CLUSTER, ONE_WORLD
-from scenarios.base import run_scenario
 from tests.chaos.expectations import summary, violations
+from tests.chaos.pool import ScenarioPool, runs_named
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos_cluster, pytest.mark.timeout(480)]
@@ -98,12 +97,14 @@ def test_every_cluster_scenario_has_its_own_expectations() -> None:
     assert set(EXTRA) == set(NATS_SCENARIOS)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.cluster_scenario(n), id=n)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.cluster_scenario(n), runs_named(n)], id=n)
                                   for n in NATS_SCENARIOS])
-def test_cluster_scenario_holds_the_chaos_kpis(name: str, reports_dir: Path, chaos_session: ChaosSession) -> None:
+def test_cluster_scenario_holds_the_chaos_kpis(name: str, request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
+                                               chaos_session: ChaosSession) -> None:
     check = f"{name}: what its fault must have done"
     chaos_session.fail(check)  # until shown otherwise: a run that raises must not pass it
-    result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
+    result = chaos_session.record(chaos_pool.result(request.node))
+    assert result.scenario == name
     extra = EXTRA[name](result)
     failover = result.checks.get("failover", {})
     print(f"{summary(result)}; failover {failover.get('per_server')}")

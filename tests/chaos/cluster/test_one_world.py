@@ -25,13 +25,12 @@ from typing import Any
 
 import pytest
 
-from harness.cli import load_scenario
 from harness.history import NEMESIS, F, load_history
 from harness.kpi import compare, spec_for
 from harness.results import ScenarioResult
 from scenarios import ONE_WORLD
-from scenarios.base import run_scenario
 from tests.chaos.expectations import summary, violations
+from tests.chaos.pool import ScenarioPool, runs_named
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos_cluster, pytest.mark.timeout(480)]
@@ -143,11 +142,14 @@ def test_every_one_world_scenario_has_its_own_expectations() -> None:
     assert set(EXTRA) == set(ONE_WORLD)
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.cluster_scenario(n), id=n) for n in ONE_WORLD])
-def test_one_world_scenario_holds_its_guarantees(name: str, reports_dir: Path, chaos_session: ChaosSession) -> None:
+@pytest.mark.parametrize("name", [pytest.param(n, marks=[pytest.mark.cluster_scenario(n), runs_named(n)], id=n)
+                                  for n in ONE_WORLD])
+def test_one_world_scenario_holds_its_guarantees(name: str, request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
+                                                 chaos_session: ChaosSession) -> None:
     check = f"{name}: what the scenario exists to show"
     chaos_session.fail(check)  # until shown otherwise: a run that raises must not pass it
-    result = chaos_session.record(run_scenario(load_scenario(name), reports=reports_dir))
+    result = chaos_session.record(chaos_pool.result(request.node))
+    assert result.scenario == name
     wall_s = (result.finished - result.started).total_seconds()
     print(f"{summary(result)}; wall {wall_s:.1f} s")
     extra = EXTRA[name](result)

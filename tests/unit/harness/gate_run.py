@@ -38,6 +38,7 @@ PASSING: dict[str, float] = {
     "alerts_fired_as_expected": 1.0, "false_alerts_in_baseline": 0,
     "server_cpu_us_per_look": 2.5, "server_cpu_us_per_refusal": 1.2, "server_cpu_us_per_say": 2.5,
     "server_rss_mb_per_1000_idle_players": 40.0,
+    "cluster_failover_s": 0.5, "cross_server_eviction_s": 0.3, "alias_propagation_ms": 150.0, "double_sessions": 0,
 }
 """A passing value for every gated catalogue KPI."""
 

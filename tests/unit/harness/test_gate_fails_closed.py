@@ -6,6 +6,7 @@ and breaks one thing, the way issue 11 reproduced it, then drives the real CLI.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,12 +18,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+import harness.verdict as verdict_module
 from harness.cli import main
 from harness.kpi import CATALOGUE, PENDING, kpi_from_catalogue, write_suite
 from harness.report import build_report
 from harness.run_manifest import load_manifest
 from harness.run_stamp import RUN_ID_ENV, head_commit
-from tests.unit.harness.gate_run import RUN_ID, T0, edit_file, edit_kpi, run_env, write_all
+from tests.unit.harness.gate_run import PASSING, RUN_ID, T0, edit_file, edit_kpi, run_env, write_all
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -211,6 +213,19 @@ def test_a_full_run_without_a_recorded_sample_fails(tmp_path: Path) -> None:
 
 # --- Pending rows are listed, never gate.
 
+CLUSTER_ROWS = ("cluster_failover_s", "cross_server_eviction_s", "alias_propagation_ms", "double_sessions")
+
+
+@pytest.fixture
+def cluster_pending(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No row is pending since the cluster suite landed; the mechanism stays for the next suite,
+    shown with the cluster rows as they were before it landed."""
+    for row in CLUSTER_ROWS:
+        monkeypatch.setitem(CATALOGUE, row, dataclasses.replace(CATALOGUE[row], gated=False))  # type: ignore[arg-type]
+    monkeypatch.setattr(verdict_module, "PENDING", frozenset(CLUSTER_ROWS))
+
+
+@pytest.mark.usefixtures("cluster_pending")
 def test_pending_rows_are_listed_and_do_not_fail_the_gate(reports: Path) -> None:
     with run_env():
         write_suite("cluster", [kpi_from_catalogue("cluster_failover_s", 9.0, "slow")],
@@ -219,7 +234,17 @@ def test_pending_rows_are_listed_and_do_not_fail_the_gate(reports: Path) -> None
     assert result.exit_code == 0, result.output
     assert "pending cluster_failover_s: not gated yet (9 s" in result.output
     assert "pending cross_server_eviction_s: not gated yet (not measured" in result.output
-    assert result.output.count("pending ") == len(PENDING)
+    assert result.output.count("pending ") == len(CLUSTER_ROWS)
+
+
+def test_no_row_is_pending_and_a_slow_failover_fails_the_gate(reports: Path) -> None:
+    assert not PENDING
+    with run_env():
+        write_suite("cluster", [kpi_from_catalogue(row, 9.0 if row == "cluster_failover_s" else PASSING[row], "run")
+                                for row in CLUSTER_ROWS], started=T0, finished=T0, out_dir=reports / "kpi")
+    result = gate(reports)
+    assert result.exit_code == 1
+    assert "FAILED  cluster_failover_s" in result.output
 
 
 # --- The manifest commands, end to end in a subprocess.
@@ -257,6 +282,7 @@ def test_run_begin_uses_harness_run_id(tmp_path: Path) -> None:
     assert not load_manifest(tmp_path).full
 
 
+@pytest.mark.usefixtures("cluster_pending")
 def test_the_report_shows_run_outcomes_vetoes_samples_and_pending(tmp_path: Path) -> None:
     write_all(tmp_path, outcomes={"e2e": 3}, samples={"validator_bypasses": 20_345})
     edit_file(tmp_path / "kpi" / "chaos.json", lambda data: data.update(
@@ -266,7 +292,7 @@ def test_the_report_shows_run_outcomes_vetoes_samples_and_pending(tmp_path: Path
     data = json.loads(json_path.read_text())
     assert data["run"]["id"] == RUN_ID and data["run"]["commit"] == head_commit()
     assert data["run"]["outcomes"]["e2e"]["exit_code"] == 3
-    assert set(data["pending"]) == PENDING
+    assert set(data["pending"]) == set(CLUSTER_ROWS)
     chaos = next(f for f in data["files"] if f["file"] == "chaos.json")
     assert chaos["missing_scenarios"] == ["nats_kill"] and chaos["failures"] == ["replay: duplicates"]
     assert chaos["run"]["id"] == RUN_ID and isinstance(chaos["run"]["dirty"], bool)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-ALL_SUITES = ["lint", "core", "client", "bench", "chaos", "load", "abuse", "e2e", "selftest"]
+ALL_SUITES = ["lint", "core", "client", "bench", "chaos", "cluster", "load", "abuse", "e2e", "selftest"]
 
 FAKE_RUN_SUITE = """#!/usr/bin/env bash
 echo "suite $* strict=${MYTHOS_STRICT_SKIPS:-} run=${HARNESS_RUN_ID:-}" >> calls.log
@@ -84,9 +84,11 @@ def test_all_suites_and_the_gate_pass_exit_0(tree: Path) -> None:
     assert calls[1] == f"harness run begin --full --suites {','.join(ALL_SUITES)}"
     ran = [c.split()[1] for c in calls if c.startswith("suite ")]
     assert sorted(ran) == sorted(ALL_SUITES)
-    # lint, client and selftest run beside core; every timed suite starts after all four ended.
-    timed = [s for s in ALL_SUITES if s not in ("core", "lint", "client", "selftest")]
-    assert ran[-len(timed):] == timed, ran
+    # Phases one after another: lint, client and selftest beside core; bench alone; chaos beside
+    # cluster; then load, abuse and e2e, each alone.
+    assert set(ran[:4]) == {"core", "lint", "client", "selftest"}, ran
+    assert ran[4] == "bench" and set(ran[5:7]) == {"chaos", "cluster"}, ran
+    assert ran[7:] == ["load", "abuse", "e2e"], ran
     assert "suite core --full strict=1 run=run-7" in calls
     assert "suite lint strict=1 run=run-7" in calls
     for suite in ALL_SUITES:
