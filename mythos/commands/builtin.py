@@ -42,7 +42,7 @@ async def look(ctx: CommandContext, cmd: ParsedCommand) -> CommandResult:
         lines.append("You notice " + ", ".join(state["npcs"]) + ".")
     if others:
         lines.append("Also here: " + ", ".join(others) + ".")
-    services.broadcaster.send_room_state(ctx.actor.id, room["id"])
+    services.broadcaster.send_room_state(ctx.actor.id, room["id"], state)  # built once per look
     return CommandResult("\n".join(lines), data={"room_id": room["id"]})
 
 

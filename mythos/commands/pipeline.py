@@ -6,6 +6,7 @@ expansion, dispatch, audit. Every step before dispatch can refuse; every outcome
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from mythos.commands.admin import ADMIN_COMMANDS
@@ -20,6 +21,11 @@ from mythos.observability.logging import get_logger
 __all__ = ["dispatch", "process_command_unified", "resolve_handler"]
 
 log = get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)
+
+
+def _debug_enabled() -> bool:
+    return _stdlib_log.isEnabledFor(logging.DEBUG)
 
 
 def _refused(verdict: SecurityVerdict) -> CommandResult:
@@ -101,7 +107,8 @@ async def process_command_unified(
         # What the refusal found (alias, loop path, reason) is for the audit line, not the wire.
         metadata.update({k: v for k, v in result.data.items() if k not in metadata})
     security.audit(actor, command, success=result.ok, source=source, ip_address=ip_address, metadata=_frozen(metadata))
-    log.debug("command_processed", player=actor.name, verb=command.split(" ", 1)[0][:32], ok=result.ok)
+    if _debug_enabled():  # the command path: skip building a line LOG_LEVEL drops anyway
+        log.debug("command_processed", player=actor.name, verb=command.split(" ", 1)[0][:32], ok=result.ok)
     return result
 
 

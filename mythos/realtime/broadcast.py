@@ -113,10 +113,10 @@ class Broadcaster:
             "npcs": list(self.npcs_by_room.get(room.id, [])),
         }
 
-    def send_room_state(self, player_id: int, room_id: str) -> None:
-        self.connections.send_to_player(
-            player_id, EventType.ROOM_STATE, self.room_state_data(room_id), room_id=room_id
-        )
+    def send_room_state(self, player_id: int, room_id: str, state: dict[str, Any] | None = None) -> None:
+        """``state``: the room_state_data the caller already built for this room (look), else built here."""
+        data = state if state is not None else self.room_state_data(room_id)
+        self.connections.send_to_player(player_id, EventType.ROOM_STATE, data, room_id=room_id)
 
 
 def _preview(text: str, limit: int = 60) -> str:

@@ -122,6 +122,9 @@ class ConnectionManager:
         self.queue_size = queue_size or max(buffer_size, 16)
         self.presence_grace = presence_grace
         self._players: dict[int, PlayerChannel] = {}
+        # The channels of each room, so a room's occupants cost the room's size, not the server's.
+        # Kept by _place, the one writer of a channel's room_id.
+        self._rooms: dict[str, dict[int, PlayerChannel]] = {}
         # Called with (player_id, name) when a player's last connection closes.
         self.on_offline: Callable[[int, str], None] | None = None
         # Several servers as one world (CLUSTER_SESSIONS); both None on a single server.
@@ -153,7 +156,8 @@ class ConnectionManager:
         the client left off.
         """
         channel = self._channel(player_id, name, room_id)
-        channel.name, channel.room_id = name, room_id
+        channel.name = name
+        self._place(channel, room_id)
         if channel.session_id is not None and channel.session_id != session_id:
             self._evict(channel, new_session_id=session_id)
         channel.session_id = session_id
@@ -219,7 +223,19 @@ class ConnectionManager:
         if channel is None:
             channel = PlayerChannel(player_id, name, room_id, deque(maxlen=self.buffer_size))
             self._players[player_id] = channel
+            self._rooms.setdefault(room_id, {})[player_id] = channel
         return channel
+
+    def _place(self, channel: PlayerChannel, room_id: str) -> None:
+        """Move the channel to ``room_id``, in its room_id and in the room index."""
+        if channel.room_id != room_id:
+            old = self._rooms.get(channel.room_id)
+            if old is not None:
+                old.pop(channel.player_id, None)
+                if not old:
+                    del self._rooms[channel.room_id]
+            channel.room_id = room_id
+        self._rooms.setdefault(room_id, {})[channel.player_id] = channel
 
     # Presence
 
@@ -257,14 +273,15 @@ class ConnectionManager:
     def players_in_room(self, room_id: str) -> list[PlayerChannel]:
         """Players in the room, including those within the reconnect grace period."""
         now = time.monotonic()
-        return [
-            c for c in self._players.values() if c.room_id == room_id and c.present(now, self.presence_grace)
-        ]
+        in_room = self._rooms.get(room_id)
+        if not in_room:
+            return []
+        return [c for c in in_room.values() if c.present(now, self.presence_grace)]
 
     def set_room(self, player_id: int, room_id: str) -> None:
         channel = self._players.get(player_id)
         if channel is not None:
-            channel.room_id = room_id
+            self._place(channel, room_id)
 
     def set_name(self, player_id: int, name: str) -> None:
         channel = self._players.get(player_id)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 
 from bench import server_cost
-from bench.server_cost import CostFigures, cpu_seconds, kpis, rss_kib
+from bench.server_cost import CLK_TCK, CostFigures, cpu_seconds, kpis, rss_kib
 
 
 def test_cpu_seconds_counts_this_process_work() -> None:
@@ -107,3 +110,23 @@ async def test_paired_alternates_chunks_and_covers_every_command(monkeypatch: py
         spans = [(start, count) for s, start, count in calls if s == side]
         assert sum(count for _, count in spans) == total
         assert [start for start, _ in spans] == sorted(start for start, _ in spans)
+
+
+def test_cpu_seconds_resolves_far_below_a_clock_tick() -> None:
+    """The KPIs divide a chunk's CPU time by ~150 commands: a 25 us echo chunk is ~4 ms, under
+    one /proc/<pid>/stat tick (10 ms), so a tick-based reading made the floor jump between
+    20, 25 and 30 us across repeats and the look ratio between 4.7x and 6.1x in two fresh
+    verifies. Readings while a child burns CPU must move in steps much finer than a tick."""
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.process_time() + 0.3\n"
+                              "while time.process_time() < end: pass"])
+    try:
+        readings = set()
+        deadline = time.monotonic() + 0.25
+        while time.monotonic() < deadline:
+            readings.add(cpu_seconds(child.pid))
+            time.sleep(0.002)
+    finally:
+        child.wait(timeout=10)
+    steps = sorted(b - a for a, b in itertools.pairwise(sorted(readings)) if b > a)
+    assert len(readings) > 30, f"{len(readings)} distinct readings in 0.25 s of busy CPU"
+    assert steps and steps[0] < 1 / CLK_TCK / 2, steps[:5]

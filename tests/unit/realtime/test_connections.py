@@ -113,3 +113,29 @@ async def test_broadcast_and_close_all() -> None:
     assert cm.broadcast("chat", {"c": "global"}) == 2
     cm.close_all()
     assert a.closed and b.closed and cm.connection_count() == 0
+
+
+async def test_room_occupants_follow_moves_logins_and_drops() -> None:
+    """players_in_room reads a per-room index (a look costs the room's size, not the server's):
+    it must agree with every channel's room after moves, a login into another room and a drop."""
+    mgr = ConnectionManager(presence_grace=60.0)
+    a = mgr.connect(1, "alice", "hall", "s1", "ws")
+    mgr.connect(2, "bob", "hall", "s2", "ws")
+    mgr.connect(3, "carol", "yard", "s3", "ws")
+
+    def names(room: str) -> list[str]:
+        return sorted(c.name for c in mgr.players_in_room(room))
+
+    assert names("hall") == ["alice", "bob"] and names("yard") == ["carol"]
+    mgr.set_room(2, "yard")
+    assert names("hall") == ["alice"] and names("yard") == ["bob", "carol"]
+    mgr.set_room(2, "yard")  # a move to where one is changes nothing
+    assert names("yard") == ["bob", "carol"]
+    mgr.connect(3, "carol", "hall", "s3b", "ws")  # a new login puts her where the database says
+    assert names("hall") == ["alice", "carol"] and names("yard") == ["bob"]
+    mgr.disconnect(a)  # within the grace period: still present
+    assert names("hall") == ["alice", "carol"]
+    assert names("nowhere") == []
+    for room in ("hall", "yard"):
+        assert {c.player_id for c in mgr.players_in_room(room)} == {
+            c.player_id for c in (mgr._players[p] for p in (1, 2, 3)) if c.room_id == room}
