@@ -204,6 +204,16 @@ def _badness(entry: MergedKPI) -> tuple[int, float]:
     return (0 if not r.passed else 1, -(r.distance_to_goal or 0.0))
 
 
+def _adds_evidence(result: KPIResult, spec: KPISpec) -> bool:
+    """A KPI from a suite the catalogue does not name for it (the cluster suite pools the chaos
+    figures of its own runs) counts when it measured something, on a full sample: then its
+    worse figure stands. A figure it could not measure (no DLQ left to replay) or drew from too
+    few lines leaves the measuring suite's figure standing instead of failing it."""
+    if not result.measured or not result.finite:
+        return False
+    return spec.min_sample is None or (result.sample or 0) >= spec.min_sample
+
+
 def merge_kpis(files: Sequence[FileStatus] | Sequence[SuiteReport]) -> dict[str, MergedKPI]:
     """One entry per KPI id; when several files report one, the worst stands (failed, then farthest)."""
     merged: dict[str, MergedKPI] = {}
@@ -216,6 +226,8 @@ def merge_kpis(files: Sequence[FileStatus] | Sequence[SuiteReport]) -> dict[str,
         report = status.report
         for result in _vetoed(report, status.missing_scenarios):
             spec = CATALOGUE.get(result.id)
+            if spec is not None and report.suite not in spec.measured_by and not _adds_evidence(result, spec):
+                continue
             entry = MergedKPI(result, report.suite, spec is not None and spec.gated, status.file,
                               status.stale is not None, status.missing_scenarios)
             reporters.setdefault(result.id, set()).add(report.suite)

@@ -247,6 +247,32 @@ def test_no_row_is_pending_and_a_slow_failover_fails_the_gate(reports: Path) -> 
     assert "FAILED  cluster_failover_s" in result.output
 
 
+def _cluster_also_reports(reports: Path, **values: tuple[float | None, int | None]) -> None:
+    """Add chaos-catalogue KPIs to cluster.json, as the cluster suite's pooled figures are."""
+    def edit(data: dict[str, Any]) -> None:
+        for kpi_id, (value, sample) in values.items():
+            entry = kpi_from_catalogue(kpi_id, value, "cluster run", sample=sample).to_dict()
+            data["kpis"].append(entry)
+
+    edit_file(reports / "kpi" / "cluster.json", edit)
+
+
+def test_a_figure_the_cluster_suite_could_not_measure_leaves_the_chaos_suites_standing(reports: Path) -> None:
+    """make verify 10:59: cluster.json had no DLQ left to replay (dlq_replayed not measured) and
+    drained 179 lines (outbox_drain_s under the 500-line full-run sample): both failed the gate
+    although chaos.json, the suite that measures them, measured them in full."""
+    _cluster_also_reports(reports, dlq_replayed=(None, None), outbox_drain_s=(5.2, 179))
+    result = gate(reports)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_failure_the_cluster_suite_measured_still_fails_the_gate(reports: Path) -> None:
+    _cluster_also_reports(reports, message_delivery_rate=(0.5, 2680))
+    result = gate(reports)
+    assert result.exit_code == 1
+    assert "FAILED  message_delivery_rate" in result.output and "cluster.json" in result.output
+
+
 # --- The manifest commands, end to end in a subprocess.
 
 def _harness(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
