@@ -86,15 +86,21 @@ async def process_command_unified(
     source: str,
     ip_address: str | None = None,
     session_id: str | None = None,
+    rate_checked: bool = False,
 ) -> CommandResult:
-    """Run one command line for `actor` through every security step and the game."""
+    """Run one command line for `actor` through every security step and the game.
+
+    ``rate_checked``: the caller ran ``security.check_rate`` for this line just before (the
+    WebSocket path does, to refuse before reading the database). Skipping it here loses no
+    enforcement: the budget is charged by ``expand_aliases`` (``try_acquire``), which refuses a
+    line that finds no room, whatever ran in between."""
     security = services.security
     command = raw.strip()
     metadata: dict[str, object] = {"source": source}
     if session_id is not None:
         metadata["session_id"] = session_id
     try:
-        result = await _run(command, actor, services, source, ip_address, metadata)
+        result = await _run(command, actor, services, source, ip_address, metadata, rate_checked)
     except DatabaseUnavailableError as exc:
         # Refused whole (a write either happened before the outage or not at all): try again soon.
         result = CommandResult(exc.message, ok=False, error_type="database_unavailable",
@@ -119,11 +125,13 @@ async def _run(
     source: str,
     ip_address: str | None,
     metadata: dict[str, object],
+    rate_checked: bool = False,
 ) -> CommandResult:
     security = services.security
-    verdict = security.check_rate(actor)
-    if not verdict.allowed:
-        return _refused(verdict)
+    if not rate_checked:
+        verdict = security.check_rate(actor)
+        if not verdict.allowed:
+            return _refused(verdict)
     # Length limits are security's (the raw line's in expand_aliases): a refusal costs budget.
     verdict = security.validate(actor, command)
     if not verdict.allowed:

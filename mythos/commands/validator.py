@@ -18,6 +18,7 @@ table of Cyrillic and Greek look-alikes mapped to Latin), so ``t\u0435leport`` w
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import ClassVar, NamedTuple
@@ -227,7 +228,16 @@ class CommandValidator:
 
     @classmethod
     def validate_command_content(cls, cmd: str, *, max_length: int = MAX_RAW_LENGTH) -> tuple[bool, str | None]:
-        """``(True, None)`` for an acceptable command, else ``(False, reason)`` naming the problem."""
+        """``(True, None)`` for an acceptable command, else ``(False, reason)`` naming the problem.
+
+        A pure function of its arguments: short lines (most commands, sent again and again) are
+        answered from a bounded memo; long ones are checked every time, so the memo stays small."""
+        if len(cmd) <= MEMO_MAX_CHARS:
+            return _memo_content(cmd, max_length)
+        return cls._check_content(cmd, max_length)
+
+    @classmethod
+    def _check_content(cls, cmd: str, max_length: int) -> tuple[bool, str | None]:
         if not cmd or not cmd.strip():
             return False, "empty command"
         if len(cmd) > max_length:
@@ -260,11 +270,32 @@ class CommandValidator:
     def command_verb(cls, cmd: str) -> str:
         """The first word's confusable skeleton, without a leading slash (``/T\u0435leport`` is
         ``teleport``): what permission checks and the audit log compare."""
-        stripped = cmd.strip()
-        verb = stripped.split(maxsplit=1)[0] if stripped else ""
-        return skeleton(verb).lstrip("/")
+        if len(cmd) <= MEMO_MAX_CHARS:
+            return _memo_verb(cmd)
+        return _verb(cmd)
 
     @classmethod
     def is_security_sensitive(cls, cmd: str) -> bool:
         """True when the command's verb is a system or admin command (always audited)."""
         return cls.command_verb(cmd) in cls.SYSTEM_COMMANDS
+
+
+MEMO_MAX_CHARS = 64
+"""Lines up to this long are memoised (validate_command_content, command_verb): a few hundred
+KiB at most, and the memo only saves work that a repeated line would redo."""
+
+
+def _verb(cmd: str) -> str:
+    stripped = cmd.strip()
+    verb = stripped.split(maxsplit=1)[0] if stripped else ""
+    return skeleton(verb).lstrip("/")
+
+
+@functools.lru_cache(maxsize=4096)
+def _memo_verb(cmd: str) -> str:
+    return _verb(cmd)
+
+
+@functools.lru_cache(maxsize=4096)
+def _memo_content(cmd: str, max_length: int) -> tuple[bool, str | None]:
+    return CommandValidator._check_content(cmd, max_length)

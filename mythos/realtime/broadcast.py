@@ -35,6 +35,8 @@ class Broadcaster:
         self.nats = nats
         self.world = world
         self.npcs_by_room = npcs_by_room or {}
+        self._room_views: dict[str, dict[str, Any]] = {}
+        """room_state's ``room`` per room id: read-only, shared by every event that carries it."""
         # The outbox's refusals reach their senders through the one object that knows the players.
         nats.on_undelivered = self.notify_undelivered
 
@@ -107,11 +109,12 @@ class Broadcaster:
 
     def room_state_data(self, room_id: str) -> dict[str, Any]:
         room = self.world.room_or_start(room_id)
-        return {
-            "room": room.to_dict(),
-            "occupants": sorted(c.name for c in self.connections.players_in_room(room.id)),
-            "npcs": list(self.npcs_by_room.get(room.id, [])),
-        }
+        view = self._room_views.get(room.id)
+        if view is None:  # the world never changes: each room's view is built once, then shared
+            view = self._room_views[room.id] = room.to_dict()
+        occupants = [c.name for c in self.connections.players_in_room(room.id)]
+        occupants.sort()
+        return {"room": view, "occupants": occupants, "npcs": list(self.npcs_by_room.get(room.id, ()))}
 
     def send_room_state(self, player_id: int, room_id: str, state: dict[str, Any] | None = None) -> None:
         """``state``: the room_state_data the caller already built for this room (look), else built here."""

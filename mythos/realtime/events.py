@@ -27,7 +27,7 @@ def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventEnvelope:
     """One event. `sequence_number` is None only for unsequenced events (heartbeats)."""
 

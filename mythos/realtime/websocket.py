@@ -317,9 +317,9 @@ async def _run_command(
         if player is None:
             await sender.send(error_message("unauthorized", "Your account no longer exists."))
             return True, actor, 0.0
-        actor = Actor.from_player(player)
+        actor = Actor.of_row(player)
     result = await process_command_unified(
-        command, actor, services.game, source="ws", ip_address=ip, session_id=conn.session_id
+        command, actor, services.game, source="ws", ip_address=ip, session_id=conn.session_id, rate_checked=True
     )
     if result.refused:
         error_type = result.error_type or "invalid_command"
