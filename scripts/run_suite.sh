@@ -111,8 +111,10 @@ case "$suite" in
   chaos)
     # Default: the fast subset (partition, blackhole, nats-server kill, the weak-config check);
     # --full: every scenario. Writes reports/kpi/chaos.json from this run's scenarios.
+    # Scenario runs go side by side (tests/chaos/pool.py): two by default, three in --full,
+    # where 16 runs of 20-60 s each mostly wait on their fault schedules.
     marker=chaos_fast
-    if [ "$full" = "--full" ]; then marker=chaos; fi
+    if [ "$full" = "--full" ]; then marker=chaos; export CHAOS_PARALLEL=${CHAOS_PARALLEL:-3}; fi
     pytest_suite chaos tests/chaos -m "$marker" -p no:cacheprovider -q
     ;;
   bench)
