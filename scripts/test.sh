@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 HARNESS=.venv/bin/harness
-SUITES=(lint core client load abuse e2e chaos)
+SUITES=(lint core client load abuse e2e chaos cluster)
 rm -rf reports/kpi reports/logs && mkdir -p reports/kpi reports/logs
 run_id=$($HARNESS run begin --suites "$(IFS=,; echo "${SUITES[*]}")") || exit 1
 HARNESS_RUN_ID=$(printf '%s\n' "$run_id" | tail -n 1)
@@ -30,7 +30,7 @@ for suite in lint client; do
   record "$suite" "$(cat "reports/logs/$suite.rc" 2>/dev/null || echo 1)"
 done
 echo "=== lint, core and client finished in $((SECONDS - t0)) s"
-for suite in load abuse e2e chaos; do
+for suite in load abuse e2e chaos cluster; do
   if [ ${#failed[@]} -gt 0 ]; then break; fi
   t1=$SECONDS; echo "=== suite: $suite"
   rc=0; bash scripts/run_suite.sh "$suite" || rc=$?

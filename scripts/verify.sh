@@ -38,7 +38,7 @@ echo "=== run $HARNESS_RUN_ID: $suites"
 
 failed=()
 args_of() {
-  case "$1" in core|chaos|load|e2e|abuse) echo --full ;; esac
+  case "$1" in core|chaos|cluster|load|e2e|abuse) echo --full ;; esac
 }
 record() {  # suite exit-code seconds
   if [ "$2" -ne 0 ]; then failed+=("$1 (exit $2)"); fi

@@ -13,7 +13,7 @@ run_id=$("$HARNESS" run begin --full --suites cluster) || exit 1
 HARNESS_RUN_ID=$(printf '%s\n' "$run_id" | tail -n 1)
 export HARNESS_RUN_ID
 t0=$SECONDS
-rc=0; bash scripts/run_suite.sh cluster || rc=$?
+rc=0; bash scripts/run_suite.sh cluster --full || rc=$?
 "$HARNESS" run record cluster --exit-code "$rc" >/dev/null || rc=1
 echo "=== suite: cluster finished in $((SECONDS - t0)) s, exit $rc"
 "$HARNESS" report --allow-stale >/dev/null || true

@@ -155,11 +155,15 @@ class CircuitBreaker:
         """Like :meth:`probe_now`, for evidence that the service answers again (the consumer
         fetched from the stream) rather than a fresh link: not before the breaker has been open
         for its first timeout, so evidence that keeps coming while publishes still fail costs at
-        most one failed probe per FIRST_OPEN_TIMEOUT, not one per fetch."""
+        most one failed probe per FIRST_OPEN_TIMEOUT, not one per fetch. The service is coming
+        back, so the backoff restarts from the first timeout: if this probe fails (a stream that
+        answers reads before it takes writes), the next one comes after 2x the first timeout,
+        not after the open time that failures during the outage grew to its cap."""
         if self._state is not CircuitState.OPEN:
             return False
         if self._clock() - self._opened_at < self.first_timeout.total_seconds():
             return False
+        self._open_for = self.first_timeout.total_seconds()
         return self.probe_now(cause)
 
     def _transition(self, event: str, cause: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess  # nosec B404 - the switch below, no process is started here
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -66,6 +67,12 @@ class ScenarioPool:
     """Runs submitted by test id on ``workers`` threads; a test asks for its own by id."""
 
     def __init__(self, workers: int, reports: Path, scratch: Callable[[str], Path]) -> None:
+        if workers > 1:
+            # Runs start processes from several threads at once. CPython 3.11 spawns with vfork()
+            # and lets other threads run until the child execs; a make verify run (11:25) had
+            # one exec fail with EFAULT ("Bad address") that way. fork() has no such window;
+            # the subprocess docs name this switch for turning vfork off.
+            subprocess._USE_VFORK = False  # type: ignore[attr-defined]
         self.workers = workers
         self._reports = reports
         self._scratch = scratch

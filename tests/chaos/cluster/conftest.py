@@ -25,6 +25,7 @@ CLUSTER_DIR = Path(__file__).resolve().parent
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos_cluster: chaos scenarios on a 3-node NATS cluster (own suite file)")
     config.addinivalue_line("markers", "cluster_scenario(name): the cluster scenario a test runs (the plan)")
+    config.addinivalue_line("markers", "cluster_fast: the cluster scenario of the default test command")
 
 
 def cluster_plan(items: Sequence[pytest.Item]) -> list[str]:

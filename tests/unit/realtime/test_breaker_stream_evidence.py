@@ -82,3 +82,24 @@ async def test_a_closed_breaker_ignores_the_evidence(tmp_path: Path) -> None:
     assert chat.jetstream.on_fetched is not None
     chat.jetstream.on_fetched()
     assert chat.publish_breaker.state is CircuitState.CLOSED
+
+
+async def test_a_failed_evidence_probe_retries_soon_instead_of_at_the_grown_timeout(tmp_path: Path) -> None:
+    """make verify 11:25: right after the heal the consumer fetched (evidence) but the stream
+    did not take publishes yet; the failed probe re-opened the breaker for the grown 5 s, and
+    the next failed again, so the outbox drained 10.3 s after the heal. Evidence restarts the
+    backoff from the first timeout: a failed evidence probe waits 0.5 s, then 1 s, ..."""
+    chat = _chat(tmp_path)
+    breaker = chat.publish_breaker
+    await _fail(breaker, 5)
+    for _ in range(6):  # failed timeout probes grow the open time to its 5 s cap
+        breaker.probe_now("test: a timeout probe")
+        await _fail(breaker, 1)
+    assert breaker.open_timeout == 5.0
+    await asyncio.sleep(FIRST_OPEN_TIMEOUT.total_seconds())
+    assert chat.jetstream.on_fetched is not None
+    chat.jetstream.on_fetched()
+    assert breaker.state is CircuitState.HALF_OPEN
+    await _fail(breaker, 1)
+    assert breaker.state is CircuitState.OPEN
+    assert breaker.open_timeout == 2 * FIRST_OPEN_TIMEOUT.total_seconds()
