@@ -100,6 +100,8 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_in_flight = False
         self._epoch = 0
+        self._closed_admission = Admission(0)
+        """The admission of every call while closed in this epoch: immutable, so one serves all."""
         self._state = CircuitState.CLOSED
         self._listeners: list[StateListener] = []
 
@@ -191,7 +193,10 @@ class CircuitBreaker:
         awaits the event loop runs this atomically.
         """
         if self._state is CircuitState.CLOSED:
-            return Admission(self._epoch)
+            admission = self._closed_admission
+            if admission.epoch != self._epoch:
+                admission = self._closed_admission = Admission(self._epoch)
+            return admission
         if self.state is CircuitState.OPEN:
             raise CircuitBreakerOpen(self.retry_after())
         if self._probe_in_flight:
