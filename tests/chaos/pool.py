@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-__all__ = ["DEFAULT_PARALLEL", "PARALLEL_ENV", "RunFn", "ScenarioPool", "parallel_from_env", "runs_named"]
+__all__ = ["DEFAULT_PARALLEL", "PARALLEL_ENV", "RunFn", "ScenarioPool", "cluster_params", "parallel_from_env",
+           "runs_named"]
 
 PARALLEL_ENV = "CHAOS_PARALLEL"
 DEFAULT_PARALLEL = 2
@@ -56,6 +57,16 @@ def _run_named(name: str, reports: Path, _scratch: Path) -> Any:
 def runs_named(name: str) -> pytest.MarkDecorator:
     """``runs`` for the plain run of the catalogue scenario ``name`` into the session's reports."""
     return pytest.mark.runs.with_args(functools.partial(_run_named, name))
+
+
+def cluster_params(names: Iterable[str]) -> list[Any]:
+    """One pytest param per cluster scenario: its plan marker, its run, and ``cluster_fast``
+    for the one the default test command runs (scenarios.CLUSTER_FAST)."""
+    from scenarios import CLUSTER_FAST
+
+    return [pytest.param(name, id=name, marks=[
+        pytest.mark.cluster_scenario(name), runs_named(name),
+        *([pytest.mark.cluster_fast] if name in CLUSTER_FAST else [])]) for name in names]
 
 
 def run_marker(item: pytest.Item) -> RunFn | None:

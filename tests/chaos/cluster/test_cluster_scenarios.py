@@ -24,9 +24,9 @@ import pytest
 from harness.history import NEMESIS, F, load_history
 from harness.kpi import compare, spec_for
 from harness.results import ScenarioResult
-from scenarios import CLUSTER, CLUSTER_FAST, ONE_WORLD
+from scenarios import CLUSTER, ONE_WORLD
 from tests.chaos.expectations import summary, violations
-from tests.chaos.pool import ScenarioPool, runs_named
+from tests.chaos.pool import ScenarioPool, cluster_params
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos_cluster, pytest.mark.timeout(480)]
@@ -97,13 +97,7 @@ def test_every_cluster_scenario_has_its_own_expectations() -> None:
     assert set(EXTRA) == set(NATS_SCENARIOS)
 
 
-def _marks(name: str) -> list[pytest.MarkDecorator]:
-    fast = [pytest.mark.cluster_fast] if name in CLUSTER_FAST else []
-    return [pytest.mark.cluster_scenario(name), runs_named(name), *fast]
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n), id=n)
-                                  for n in NATS_SCENARIOS])
+@pytest.mark.parametrize("name", cluster_params(NATS_SCENARIOS))
 def test_cluster_scenario_holds_the_chaos_kpis(name: str, request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
                                                chaos_session: ChaosSession) -> None:
     check = f"{name}: what its fault must have done"

@@ -28,9 +28,9 @@ import pytest
 from harness.history import NEMESIS, F, load_history
 from harness.kpi import compare, spec_for
 from harness.results import ScenarioResult
-from scenarios import CLUSTER_FAST, ONE_WORLD
+from scenarios import ONE_WORLD
 from tests.chaos.expectations import summary, violations
-from tests.chaos.pool import ScenarioPool, runs_named
+from tests.chaos.pool import ScenarioPool, cluster_params
 from tests.chaos.session import ChaosSession
 
 pytestmark = [pytest.mark.chaos_cluster, pytest.mark.timeout(480)]
@@ -142,13 +142,7 @@ def test_every_one_world_scenario_has_its_own_expectations() -> None:
     assert set(EXTRA) == set(ONE_WORLD)
 
 
-def _marks(name: str) -> list[pytest.MarkDecorator]:
-    fast = [pytest.mark.cluster_fast] if name in CLUSTER_FAST else []
-    return [pytest.mark.cluster_scenario(name), runs_named(name), *fast]
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_marks(n), id=n)
-                                  for n in ONE_WORLD])
+@pytest.mark.parametrize("name", cluster_params(ONE_WORLD))
 def test_one_world_scenario_holds_its_guarantees(name: str, request: pytest.FixtureRequest, chaos_pool: ScenarioPool,
                                                  chaos_session: ChaosSession) -> None:
     check = f"{name}: what the scenario exists to show"
