@@ -75,6 +75,8 @@ for phase in "${PHASES[@]}"; do
   if [ ${#kept[@]} -eq 0 ]; then continue; fi
   pids=()
   for ((i = 1; i < ${#kept[@]}; i++)); do
+    # A lane that dies before writing an outcome must read as a failure, not as an old run's.
+    for suite in ${kept[$i]}; do rm -f "reports/logs/$suite.rc"; done
     echo "=== suites ${kept[$i]% } running beside ${kept[0]% } (logs in reports/logs/)"
     (
       for suite in ${kept[$i]}; do

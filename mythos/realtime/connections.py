@@ -105,12 +105,6 @@ class PlayerChannel:
     def online(self) -> bool:
         return bool(self.connections)
 
-    def present(self, now: float, grace: float) -> bool:
-        """Online, or dropped less than `grace` seconds ago."""
-        if self.connections:
-            return True
-        return self.disconnected_at is not None and now - self.disconnected_at < grace
-
 
 class ConnectionManager:
     """Who is connected, in which room, and the per-player event streams."""
@@ -275,7 +269,8 @@ class ConnectionManager:
         in_room = self._rooms.get(room_id)
         if not in_room:
             return []
-        # PlayerChannel.present, inlined: this runs on every look, say and move.
+        # Present: online, or dropped less than presence_grace seconds ago. Inlined, not a method
+        # per channel: this runs on every look, say and move.
         since = time.monotonic() - self.presence_grace
         return [c for c in in_room.values()
                 if c.connections or (c.disconnected_at is not None and c.disconnected_at > since)]

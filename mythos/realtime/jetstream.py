@@ -100,9 +100,9 @@ class JetStreamChat:
         self.claims = claims if claims is not None else DeliveryClaims()
         """Shared with the live path: a line it is fanning out now is waited for, not sent twice."""
         self.on_handed_over: OnHandedOver | None = None
+        """Told (headers, body) of each line delivered or dropped as already delivered."""
         self.on_fetched: Callable[[], None] | None = None
         """Told when a fetch returned lines: the stream answers (the publish breaker may probe)."""
-        """Told (headers, body) of each line delivered or dropped as already delivered."""
         self.durable = consumer_name(instance_id)
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None

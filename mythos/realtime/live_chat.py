@@ -288,7 +288,7 @@ class LiveChat:
         if self.durable_ready is not None and not self.durable_ready() and waiting < self.max_hold_s:
             self._timers[key] = loop.call_later(self.hold_s, self._expire, key)
             return
-        task = asyncio.get_running_loop().create_task(self._skip_gap(key))
+        task = loop.create_task(self._skip_gap(key))
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)
 

@@ -82,3 +82,15 @@ def test_the_run_count_comes_from_chaos_parallel() -> None:
         parallel_from_env({"CHAOS_PARALLEL": "two"})
     with pytest.raises(ValueError, match="CHAOS_PARALLEL=9"):
         parallel_from_env({"CHAOS_PARALLEL": "9"})
+
+
+def test_runs_side_by_side_turn_vfork_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """make verify 11:25: with two runs starting processes at once, an exec failed with EFAULT
+    under CPython 3.11's vfork. A pool of more than one worker turns it off; one worker leaves it."""
+    import subprocess  # nosec B404 - the switch only, nothing is started
+
+    monkeypatch.setattr(subprocess, "_USE_VFORK", True, raising=False)
+    _pool(tmp_path, 1).close()
+    assert subprocess._USE_VFORK is True  # type: ignore[attr-defined]
+    _pool(tmp_path, 2).close()
+    assert subprocess._USE_VFORK is False  # type: ignore[attr-defined]

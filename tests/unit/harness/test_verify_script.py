@@ -23,6 +23,7 @@ ALL_SUITES = ["lint", "core", "client", "bench", "chaos", "cluster", "load", "ab
 
 FAKE_RUN_SUITE = """#!/usr/bin/env bash
 echo "suite $* strict=${MYTHOS_STRICT_SKIPS:-} run=${HARNESS_RUN_ID:-}" >> calls.log
+if [ "$1" = "${FAKE_KILL_LANE:-}" ]; then kill -9 "$PPID"; exit 0; fi  # the lane dies before its .rc
 for pair in ${FAKE_FAILING:-}; do
   if [ "${pair%%=*}" = "$1" ]; then exit "${pair#*=}"; fi
 done
@@ -119,6 +120,17 @@ def test_any_non_zero_suite_exit_fails_even_when_the_gate_passes(tree: Path, cod
     assert rc == 1
     assert f"suites that failed: e2e (exit {code})" in out
     assert "release gate failed" not in out
+
+
+def test_a_lane_that_died_is_a_failure_even_beside_an_old_passing_outcome(tree: Path) -> None:
+    """A lane killed before it wrote its outcome must not be read as the previous run's pass."""
+    logs = tree / "reports" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "client.rc").write_text("0 5\n", encoding="utf-8")  # from an earlier run
+    rc, out, calls = verify(tree, FAKE_KILL_LANE="client")
+    assert rc == 1
+    assert "client (exit 1)" in out
+    assert "harness run record client --exit-code 1" in calls
 
 
 def test_a_failing_gate_fails_the_run(tree: Path) -> None:
